@@ -1,0 +1,1 @@
+//! JSON patch, JSON merge patch, strategic merge patch, label and field selectors.

@@ -1,0 +1,1 @@
+//! Typed decoding, defaulting and version conversion of built-in objects.

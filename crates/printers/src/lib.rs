@@ -1,0 +1,1 @@
+//! Server-side Table columns and cells for every built-in type, as kubectl shows them.

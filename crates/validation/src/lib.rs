@@ -1,0 +1,1 @@
+//! Validation of built-in objects as upstream validates them.
