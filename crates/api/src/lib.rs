@@ -3,5 +3,5 @@
 pub mod field_error;
 pub mod registry;
 
-pub use field_error::{ErrorType, FieldError};
+pub use field_error::{ErrorType, FieldError, FieldValue};
 pub use registry::{RESOURCES, ResourceInfo};

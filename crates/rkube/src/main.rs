@@ -1,1 +1,33 @@
-fn main() {}
+//! rkube: Kubernetes in one binary.
+
+mod cli;
+mod logging;
+mod server_cmd;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init();
+    match cli.command {
+        cli::Command::Server(args) => server_cmd::run(args),
+        cli::Command::Agent(_) => {
+            eprintln!("rkube agent: the node agent is not available in this build yet");
+            std::process::ExitCode::from(2)
+        }
+        cli::Command::Kubectl(args) => kubectl(args),
+    }
+}
+
+/// `rkube kubectl ARGS…`: the real kubectl with this cluster's kubeconfig.
+fn kubectl(args: cli::KubectlArgs) -> std::process::ExitCode {
+    use std::os::unix::process::CommandExt;
+    let kubeconfig = args.data_dir.join("kubeconfig.yaml");
+    let mut cmd = std::process::Command::new("kubectl");
+    if std::env::var_os("KUBECONFIG").is_none() {
+        cmd.env("KUBECONFIG", &kubeconfig);
+    }
+    let err = cmd.args(&args.args).exec();
+    eprintln!("rkube kubectl: cannot run kubectl: {err}");
+    std::process::ExitCode::from(127)
+}

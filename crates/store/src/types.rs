@@ -46,7 +46,10 @@ pub struct ListResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WatchEvent {
     /// Created (`prev` is None) or updated; `kv.mod_revision` is the event's revision.
-    Put { kv: KeyValue, prev: Option<KeyValue> },
+    Put {
+        kv: KeyValue,
+        prev: Option<KeyValue>,
+    },
     /// Deleted at `revision`; `prev` is the last value.
     Delete { revision: Revision, prev: KeyValue },
 }

@@ -1,0 +1,374 @@
+//! The watch cache: every object of every resource in memory, fed by one store watch.
+//!
+//! Lists and watches are served from here, as kube-apiserver's watch cache does;
+//! a list that must be consistent waits until the cache has applied the store's
+//! current revision.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use parking_lot::RwLock;
+use rkube_api::{RESOURCES, ResourceInfo};
+use rkube_store::{AnyStore, KeyValue, ListOptions, Revision, Store, StoreError, WatchEvent};
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::meta;
+
+/// How many past events each resource keeps for watches that start in the past.
+const HISTORY: usize = 20_000;
+/// Buffer of the live fan-out to watchers.
+const FANOUT: usize = 16_384;
+
+/// One object as cached: its JSON (with resourceVersion) and what selectors need.
+#[derive(Debug)]
+pub struct Entry {
+    pub key: String,
+    pub namespace: String,
+    pub name: String,
+    pub rv: Revision,
+    pub json: Bytes,
+    pub labels: BTreeMap<String, String>,
+    /// Values of the resource's field-selector fields.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Entry {
+    /// Builds an entry from a stored value, setting its resourceVersion to `rv`.
+    pub fn from_stored(info: &ResourceInfo, key: &str, value: &[u8], rv: Revision) -> Result<Entry, serde_json::Error> {
+        let mut obj: Value = serde_json::from_slice(value)?;
+        Ok(Self::from_value(info, key, &mut obj, rv))
+    }
+
+    /// Builds an entry from an object, setting its resourceVersion to `rv`.
+    pub fn from_value(info: &ResourceInfo, key: &str, obj: &mut Value, rv: Revision) -> Entry {
+        meta::set_resource_version(obj, rv);
+        let fields = rkube_apimachinery::fields::supported_fields(info)
+            .iter()
+            .map(|f| (*f, rkube_apimachinery::fields::field_value(info, obj, f).unwrap_or_default()))
+            .collect();
+        Entry {
+            key: key.to_string(),
+            namespace: meta::namespace(obj).to_string(),
+            name: meta::name(obj).to_string(),
+            rv,
+            json: Bytes::from(serde_json::to_vec(obj).unwrap_or_default()),
+            labels: meta::labels(obj),
+            fields,
+        }
+    }
+
+    /// The object as a JSON value.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// A field-selector field's value.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.fields.iter().find(|(f, _)| *f == name).map(|(_, v)| v.clone())
+    }
+}
+
+/// The kind of change a watch event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// A change to one object.
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub kind: EventType,
+    /// The new object (for deletes: the last state, with the deletion's revision).
+    pub entry: Arc<Entry>,
+    pub prev: Option<Arc<Entry>>,
+}
+
+impl CacheEvent {
+    pub fn revision(&self) -> Revision {
+        self.entry.rv
+    }
+}
+
+/// The cache of one stored resource.
+pub struct ResourceCache {
+    pub info: &'static ResourceInfo,
+    pub prefix: String,
+    inner: RwLock<Inner>,
+    fanout: broadcast::Sender<Arc<CacheEvent>>,
+    /// The revision all caches have applied, moved under this cache's write lock
+    /// so that a snapshot taken under its read lock is exact at that revision.
+    applied: Arc<watch::Sender<Revision>>,
+}
+
+struct Inner {
+    objects: BTreeMap<String, Arc<Entry>>,
+    history: VecDeque<Arc<CacheEvent>>,
+    /// Events with revision above this are all in `history`.
+    history_floor: Revision,
+}
+
+/// A consistent snapshot of matching objects.
+pub struct Snapshot {
+    pub items: Vec<Arc<Entry>>,
+    pub revision: Revision,
+}
+
+/// What a new watcher receives: events it missed, then a live receiver.
+pub struct Subscription {
+    pub backlog: Vec<Arc<CacheEvent>>,
+    pub live: broadcast::Receiver<Arc<CacheEvent>>,
+}
+
+impl ResourceCache {
+    fn new(info: &'static ResourceInfo, applied: Arc<watch::Sender<Revision>>) -> Self {
+        let (fanout, _) = broadcast::channel(FANOUT);
+        ResourceCache {
+            info,
+            prefix: info.key_prefix(),
+            inner: RwLock::new(Inner { objects: BTreeMap::new(), history: VecDeque::new(), history_floor: 0 }),
+            fanout,
+            applied,
+        }
+    }
+
+    /// Objects whose key starts with `key_prefix` (a namespace's prefix, or the whole resource).
+    pub fn list(&self, key_prefix: &str) -> Snapshot {
+        let inner = self.inner.read();
+        let revision = *self.applied.borrow();
+        let items = inner
+            .objects
+            .range(key_prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(key_prefix))
+            .map(|(_, e)| e.clone())
+            .collect();
+        Snapshot { items, revision }
+    }
+
+    /// One object.
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.inner.read().objects.get(key).cloned()
+    }
+
+    /// Number of objects cached.
+    pub fn len(&self) -> usize {
+        self.inner.read().objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Events after `after`, then live ones; `None` if `after` is older than the history kept.
+    pub fn subscribe(&self, after: Revision) -> Option<Subscription> {
+        let inner = self.inner.read();
+        if after < inner.history_floor {
+            return None;
+        }
+        let backlog = inner.history.iter().filter(|e| e.revision() > after).cloned().collect();
+        let live = self.fanout.subscribe();
+        Some(Subscription { backlog, live })
+    }
+
+    /// The current objects and a live receiver, taken atomically (for watches from "now").
+    pub fn snapshot_and_subscribe(&self, key_prefix: &str) -> (Snapshot, broadcast::Receiver<Arc<CacheEvent>>) {
+        let inner = self.inner.read();
+        let revision = *self.applied.borrow();
+        let items = inner
+            .objects
+            .range(key_prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(key_prefix))
+            .map(|(_, e)| e.clone())
+            .collect();
+        (Snapshot { items, revision }, self.fanout.subscribe())
+    }
+
+    fn apply(&self, ev: &WatchEvent) {
+        match ev {
+            WatchEvent::Put { kv, .. } => match Entry::from_stored(self.info, &kv.key, &kv.value, kv.mod_revision) {
+                Ok(entry) => {
+                    let entry = Arc::new(entry);
+                    let mut inner = self.inner.write();
+                    let prev = inner.objects.insert(kv.key.clone(), entry.clone());
+                    let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+                    let event = Arc::new(CacheEvent { kind, entry, prev });
+                    push_history(&mut inner, event.clone());
+                    let _ = self.fanout.send(event);
+                    self.applied.send_replace(kv.mod_revision);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object");
+                    self.applied.send_replace(kv.mod_revision);
+                }
+            },
+            WatchEvent::Delete { revision, prev } => {
+                let mut inner = self.inner.write();
+                let last = inner.objects.remove(&prev.key);
+                let entry = match Entry::from_stored(self.info, &prev.key, &prev.value, *revision) {
+                    Ok(e) => Arc::new(e),
+                    Err(_) => {
+                        self.applied.send_replace(*revision);
+                        return;
+                    }
+                };
+                let event = Arc::new(CacheEvent { kind: EventType::Deleted, entry, prev: last });
+                push_history(&mut inner, event.clone());
+                let _ = self.fanout.send(event);
+                self.applied.send_replace(*revision);
+            }
+        }
+    }
+
+    fn load(&self, items: Vec<KeyValue>, revision: Revision) {
+        let mut inner = self.inner.write();
+        for kv in items {
+            match Entry::from_stored(self.info, &kv.key, &kv.value, kv.mod_revision) {
+                Ok(e) => {
+                    inner.objects.insert(kv.key, Arc::new(e));
+                }
+                Err(e) => tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object"),
+            }
+        }
+        inner.history_floor = revision;
+    }
+}
+
+fn push_history(inner: &mut Inner, event: Arc<CacheEvent>) {
+    if inner.history.len() >= HISTORY {
+        if let Some(old) = inner.history.pop_front() {
+            inner.history_floor = old.revision();
+        }
+    }
+    inner.history.push_back(event);
+}
+
+/// All resource caches, fed by one watch on `/registry/`.
+pub struct CacheSet {
+    by_prefix: HashMap<String, Arc<ResourceCache>>,
+    applied: Arc<watch::Sender<Revision>>,
+}
+
+impl CacheSet {
+    /// Lists everything, then follows the store until `stop`.
+    pub async fn start(store: Arc<AnyStore>, stop: CancellationToken) -> Result<Arc<CacheSet>, StoreError> {
+        let listed = store.list("/registry/", ListOptions::default()).await?;
+        let revision = listed.revision;
+        let (applied, _) = watch::channel(revision);
+        let applied = Arc::new(applied);
+        let mut by_prefix = HashMap::new();
+        for info in RESOURCES {
+            // One cache per storage, described by the storage's own (preferred) entry.
+            let owner = RESOURCES
+                .iter()
+                .find(|r| (r.group, r.plural) == info.storage && r.preferred)
+                .unwrap_or(info);
+            by_prefix
+                .entry(owner.key_prefix())
+                .or_insert_with(|| Arc::new(ResourceCache::new(owner, applied.clone())));
+        }
+        let mut grouped: HashMap<String, Vec<KeyValue>> = HashMap::new();
+        for kv in listed.items {
+            if let Some(prefix) = prefix_of(&by_prefix, &kv.key) {
+                grouped.entry(prefix).or_default().push(kv);
+            }
+        }
+        for (prefix, cache) in &by_prefix {
+            cache.load(grouped.remove(prefix).unwrap_or_default(), revision);
+        }
+        let set = Arc::new(CacheSet { by_prefix, applied });
+        let runner = set.clone();
+        tokio::spawn(
+            async move { runner.follow(store, revision, stop).await }.instrument(tracing::info_span!("watch_cache")),
+        );
+        Ok(set)
+    }
+
+    async fn follow(&self, store: Arc<AnyStore>, mut revision: Revision, stop: CancellationToken) {
+        loop {
+            let mut stream = match store.watch("/registry/", revision).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "watch cache cannot watch the store; retrying");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    }
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    n = stream.next() => n,
+                };
+                match next {
+                    Some(Ok(ev)) => {
+                        let rev = ev.revision();
+                        match prefix_of(&self.by_prefix, ev.key()).and_then(|p| self.by_prefix.get(&p)) {
+                            Some(cache) => cache.apply(&ev),
+                            None => {
+                                self.applied.send_replace(rev);
+                            }
+                        }
+                        revision = rev;
+                    }
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, revision, "store watch failed; resuming");
+                        break;
+                    }
+                    None => {
+                        tracing::warn!(revision, "store watch ended; resuming");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The cache holding a resource's objects.
+    pub fn for_resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
+        self.by_prefix.get(&info.key_prefix())
+    }
+
+    /// The revision the caches have applied.
+    pub fn revision(&self) -> Revision {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the caches have applied `rev`; false on timeout.
+    pub async fn wait_for(&self, rev: Revision, timeout: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r >= rev)).await.is_ok_and(|r| r.is_ok())
+    }
+}
+
+fn prefix_of(by_prefix: &HashMap<String, Arc<ResourceCache>>, key: &str) -> Option<String> {
+    // Keys are /registry/<plural>/… or /registry/<group>/<plural>/…
+    let rest = key.strip_prefix("/registry/")?;
+    let mut parts = rest.splitn(3, '/');
+    let first = parts.next()?;
+    let one = format!("/registry/{first}/");
+    if by_prefix.contains_key(&one) {
+        return Some(one);
+    }
+    let second = parts.next()?;
+    let two = format!("/registry/{first}/{second}/");
+    by_prefix.contains_key(&two).then_some(two)
+}

@@ -1,0 +1,264 @@
+//! PUT and PATCH: optimistic-concurrency updates of objects and their status.
+
+use axum::response::Response;
+use http::{HeaderMap, StatusCode, header};
+use rkube_api::ResourceInfo;
+use rkube_apimachinery::patch::{PatchType, apply_patch};
+use rkube_store::{Store, StoreError};
+use serde_json::Value;
+
+use super::admit;
+use super::body;
+use crate::error::ApiError;
+use crate::meta;
+use crate::request::{Query, ResourceRequest, WriteOptions};
+use crate::state::AppState;
+
+/// Kinds that a PUT may create when missing, as upstream's strategies allow.
+fn allow_create_on_update(info: &ResourceInfo) -> bool {
+    matches!(
+        info.kind,
+        "Endpoints" | "Event" | "LimitRange" | "ServiceAccount" | "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+    )
+}
+
+/// What a mutation closure produces.
+pub struct Mutation {
+    /// The new object in the served version.
+    pub object: Value,
+    /// Whether the client set a resourceVersion precondition (then conflicts are not retried).
+    pub explicit_rv: bool,
+}
+
+/// The outcome of an update.
+pub struct Updated {
+    pub object: Value,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the current object, applies `mutate`, and writes the result, retrying on
+/// conflicts the client did not ask to detect (upstream's GuaranteedUpdate).
+pub async fn update_with<F>(
+    state: &AppState,
+    info: &'static ResourceInfo,
+    namespace: &str,
+    name: &str,
+    subresource: Option<&str>,
+    opts: &WriteOptions,
+    mut mutate: F,
+) -> Result<Updated, ApiError>
+where
+    F: FnMut(&Value) -> Result<Mutation, ApiError>,
+{
+    let storage = admit::storage_info(info);
+    let key = meta::key(storage, namespace, name);
+    for _attempt in 0..16 {
+        let Some(kv) = state.store.get(&key).await? else {
+            return Err(ApiError::not_found(info, name));
+        };
+        let mut current: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
+        meta::set_resource_version(&mut current, kv.mod_revision);
+        let served = admit::to_served(info, current.clone())?;
+        let Mutation { object: mut new, explicit_rv } = mutate(&served)?;
+
+        if let Some(rv) = meta::meta_str(&new, "resourceVersion") {
+            if !rv.is_empty() && rv != kv.mod_revision.to_string() {
+                return Err(ApiError::conflict(info, name));
+            }
+        }
+        if meta::name(&new) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta::name(&new)
+            )));
+        }
+        let (mut next, warnings) = admit::decode(info, std::mem::take(&mut new), opts)?;
+        admit::prepare_for_update(storage, &mut next, &current, subresource);
+        meta::clear_resource_version(&mut next);
+        let mut current_plain = current.clone();
+        meta::clear_resource_version(&mut current_plain);
+
+        // The last finalizer of a terminating object gone: the object goes.
+        if meta::is_terminating(&next) && meta::finalizers(&next).is_empty() {
+            if opts.dry_run {
+                return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+            }
+            match state.store.delete(&key, Some(kv.mod_revision)).await {
+                Ok((rev, _)) => {
+                    release_if_service(state, storage, &current);
+                    meta::set_resource_version(&mut next, rev);
+                    return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+                }
+                Err(StoreError::Conflict { .. }) if !explicit_rv => continue,
+                Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(info, name)),
+                Err(StoreError::NotFound { .. }) => return Err(ApiError::not_found(info, name)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+
+        admit::validate_update(info, &next, &current_plain, subresource)?;
+        if next == current_plain {
+            return Ok(Updated { object: served, warnings });
+        }
+        let held = if storage.kind == "Service" && storage.group.is_empty() && subresource.is_none() {
+            Some(
+                state
+                    .services
+                    .allocate(&mut next, Some(&current_plain))
+                    .map_err(|errs| admit::invalid(info, name, errs))?,
+            )
+        } else {
+            None
+        };
+        if opts.dry_run {
+            if let Some(h) = &held {
+                state.services.release(h);
+            }
+            meta::set_resource_version(&mut next, kv.mod_revision);
+            return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+        }
+        let bytes = serde_json::to_vec(&next).map_err(ApiError::internal)?;
+        match state.store.update(&key, bytes, kv.mod_revision).await {
+            Ok(rev) => {
+                if held.is_some() {
+                    release_dropped(state, &current_plain, &next);
+                }
+                meta::set_resource_version(&mut next, rev);
+                return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+            }
+            Err(e) => {
+                if let Some(h) = &held {
+                    state.services.release(h);
+                }
+                match e {
+                    StoreError::Conflict { .. } if !explicit_rv => continue,
+                    StoreError::Conflict { .. } => return Err(ApiError::conflict(info, name)),
+                    StoreError::NotFound { .. } => return Err(ApiError::not_found(info, name)),
+                    other => return Err(other.into()),
+                }
+            }
+        }
+    }
+    Err(ApiError::conflict(info, name))
+}
+
+/// Frees a deleted service's addresses.
+pub fn release_if_service(state: &AppState, storage: &ResourceInfo, obj: &Value) {
+    if storage.kind == "Service" && storage.group.is_empty() {
+        state.services.release(&crate::alloc::held_by(obj));
+    }
+}
+
+/// Frees what an updated service no longer holds.
+fn release_dropped(state: &AppState, old: &Value, new: &Value) {
+    let before = crate::alloc::held_by(old);
+    let after = crate::alloc::held_by(new);
+    let dropped = crate::alloc::Held {
+        ips: before.ips.into_iter().filter(|ip| !after.ips.contains(ip)).collect(),
+        ports: before.ports.into_iter().filter(|p| !after.ports.contains(p)).collect(),
+    };
+    state.services.release(&dropped);
+}
+
+/// Handles PUT on an object or its status.
+pub async fn replace(
+    state: &AppState,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
+    let opts = WriteOptions::from_query(q)?;
+    let info = req.info;
+    let name = req.name.clone().unwrap_or_default();
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let mut obj = body::parse_body(headers, raw)?;
+    body::check_type_meta(info, &mut obj, info.kind, &info.api_version())?;
+    super::create::settle_namespace(req, &mut obj)?;
+    if meta::name(&obj).is_empty() {
+        meta::meta_mut(&mut obj).insert("name".into(), Value::String(name.clone()));
+    }
+    let sub = req.subresource.as_deref();
+    let explicit_rv = meta::meta_str(&obj, "resourceVersion").is_some_and(|s| !s.is_empty());
+    let result = update_with(state, info, &namespace, &name, sub, &opts, |current| {
+        let mut next = obj.clone();
+        if sub == Some("finalize") {
+            // Only spec.finalizers changes through /finalize.
+            let mut merged = current.clone();
+            if let Some(map) = merged.as_object_mut() {
+                if let Some(f) = next.pointer("/spec/finalizers") {
+                    map.insert("spec".into(), serde_json::json!({"finalizers": f}));
+                } else {
+                    map.insert("spec".into(), serde_json::json!({}));
+                }
+            }
+            next = merged;
+            if explicit_rv {
+                if let Some(rv) = meta::meta_str(&obj, "resourceVersion") {
+                    meta::meta_mut(&mut next).insert("resourceVersion".into(), Value::String(rv.to_string()));
+                }
+            }
+        }
+        Ok(Mutation { object: next, explicit_rv })
+    })
+    .await;
+    let sub_for_update = if sub == Some("finalize") { None } else { sub };
+    let _ = sub_for_update;
+    match result {
+        Ok(u) => Ok(body::with_warnings(body::value_response(StatusCode::OK, &u.object), &u.warnings)),
+        Err(ApiError::NotFound { .. }) if allow_create_on_update(info) && sub.is_none() => {
+            let (decoded, warnings) = admit::decode(info, obj, &opts)?;
+            let created = super::create::create_object(state, info, decoded, opts.dry_run).await?;
+            let served = admit::to_served(info, created)?;
+            Ok(body::with_warnings(body::value_response(StatusCode::CREATED, &served), &warnings))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Handles PATCH on an object or its status.
+pub async fn patch(
+    state: &AppState,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
+    let opts = WriteOptions::from_query(q)?;
+    let info = req.info;
+    if raw.len() > body::MAX_BODY {
+        return Err(ApiError::TooLarge);
+    }
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(ty) = PatchType::from_content_type(ctype) else {
+        return Err(ApiError::UnsupportedMediaType {
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {ctype:?}"
+            ),
+        });
+    };
+    let name = req.name.clone().unwrap_or_default();
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let sub = req.subresource.as_deref();
+    let u = update_with(state, info, &namespace, &name, sub, &opts, |current| {
+        let patched = apply_patch(current, raw, ty, info).map_err(|e| patch_error(info, &name, e))?;
+        let explicit_rv = meta::meta_str(&patched, "resourceVersion") != meta::meta_str(current, "resourceVersion");
+        Ok(Mutation { object: patched, explicit_rv })
+    })
+    .await?;
+    Ok(body::with_warnings(body::value_response(StatusCode::OK, &u.object), &u.warnings))
+}
+
+/// Maps a patch failure to upstream's status.
+pub fn patch_error(info: &ResourceInfo, name: &str, e: rkube_apimachinery::patch::PatchError) -> ApiError {
+    let msg = e.to_string();
+    match e.http_code() {
+        400 => ApiError::bad_request(msg),
+        409 => ApiError::conflict(info, name),
+        _ => ApiError::Invalid {
+            message: msg,
+            details: crate::error::Details::of(info, name),
+            causes: Vec::new(),
+        },
+    }
+}

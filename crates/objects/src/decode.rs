@@ -1,0 +1,140 @@
+//! Normalizes an object through its k8s-openapi type and reports the fields it dropped.
+
+use rkube_api::ResourceInfo;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+use crate::error::DecodeError;
+use crate::types::{TypeVisitor, with_type};
+
+/// The normalized object and the dotted paths of the unknown fields dropped from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub value: Value,
+    pub unknown_fields: Vec<String>,
+}
+
+/// Round-trips `obj` through the k8s-openapi type of `info`, like upstream's decoder.
+///
+/// `null` members are treated as absent (Go leaves such fields at their zero
+/// value); `apiVersion` and `kind` of the result are those of `info`.
+pub fn decode(info: &ResourceInfo, obj: &Value) -> Result<Decoded, DecodeError> {
+    let mut input = obj.clone();
+    strip_nulls(&mut input, info.kind == "ControllerRevision");
+    if let Value::Object(m) = &mut input {
+        m.insert("apiVersion".into(), Value::String(info.api_version()));
+        m.insert("kind".into(), Value::String(info.kind.to_string()));
+    }
+    let value = roundtrip(info.group, info.version, info.kind, input.clone())?;
+    let mut unknown_fields = Vec::new();
+    diff_unknown(&input, &value, "", &mut unknown_fields);
+    Ok(Decoded {
+        value,
+        unknown_fields,
+    })
+}
+
+/// Deserializes `input` into the type of `group/version/kind` and serializes it back.
+pub(crate) fn roundtrip(
+    group: &str,
+    version: &str,
+    kind: &str,
+    input: Value,
+) -> Result<Value, DecodeError> {
+    struct Rt<'a> {
+        input: Value,
+        kind: &'a str,
+        version: &'a str,
+    }
+    impl TypeVisitor for Rt<'_> {
+        type Output = Result<Value, DecodeError>;
+        fn visit<T: DeserializeOwned + Serialize>(self) -> Self::Output {
+            let typed: T = serde_path_to_error::deserialize(self.input).map_err(|e| {
+                let path = e.path().to_string();
+                DecodeError::invalid(self.kind, self.version, &path, &e.inner().to_string())
+            })?;
+            serde_json::to_value(&typed)
+                .map_err(|e| DecodeError::invalid(self.kind, self.version, "", &e.to_string()))
+        }
+    }
+    if !input.is_object() {
+        return Err(DecodeError::invalid(
+            kind,
+            version,
+            "",
+            &format!("expected a JSON object, got {}", type_name(&input)),
+        ));
+    }
+    let rt = Rt {
+        input,
+        kind,
+        version,
+    };
+    with_type(group, version, kind, rt).unwrap_or_else(|| {
+        Err(DecodeError::UnknownKind {
+            kind: kind.to_string(),
+            api_version: if group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{group}/{version}")
+            },
+        })
+    })
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Removes `null` members of objects, recursively; the opaque `data` of a
+/// ControllerRevision is left as it is.
+fn strip_nulls(v: &mut Value, keep_data: bool) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            for (k, x) in m.iter_mut() {
+                if keep_data && k == "data" {
+                    continue;
+                }
+                strip_nulls(x, false);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| strip_nulls(x, false)),
+        _ => {}
+    }
+}
+
+/// Records the paths of members of `input` that are missing from `output`.
+fn diff_unknown(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, output) {
+        (Value::Object(i), Value::Object(o)) => diff_object(i, o, path, out),
+        (Value::Array(i), Value::Array(o)) => {
+            for (n, (a, b)) in i.iter().zip(o).enumerate() {
+                diff_unknown(a, b, &format!("{path}[{n}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn diff_object(i: &Map<String, Value>, o: &Map<String, Value>, path: &str, out: &mut Vec<String>) {
+    for (k, v) in i {
+        let sub = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        match o.get(k) {
+            Some(w) => diff_unknown(v, w, &sub, out),
+            None if !v.is_null() => out.push(sub),
+            None => {}
+        }
+    }
+}

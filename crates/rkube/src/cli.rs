@@ -1,0 +1,93 @@
+//! Command-line flags, named after k3s's where k3s has the flag.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "rkube", version, about = "Kubernetes in one binary")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a server: API server, controllers, scheduler and (later) a node agent.
+    Server(ServerArgs),
+    /// Run a node agent that joins a server.
+    Agent(AgentArgs),
+    /// Run kubectl against this cluster.
+    Kubectl(KubectlArgs),
+}
+
+/// Default data directory, as k3s's is /var/lib/rancher/k3s.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/rkube";
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Folder for state: kubeconfig, token, certificates, database, agent state.
+    #[arg(long, short = 'd', default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// HTTPS port of the API server.
+    #[arg(long, default_value_t = 6443)]
+    pub https_listen_port: u16,
+    /// Also write the admin kubeconfig here.
+    #[arg(long, short = 'o')]
+    pub write_kubeconfig: Option<PathBuf>,
+    /// Shared secret nodes use to join (generated when absent).
+    #[arg(long, short = 't', env = "RKUBE_TOKEN")]
+    pub token: Option<String>,
+    /// sqlite:///PATH (default: DIR/db/state.db), memory://, or etcd http://HOST:2379[,…].
+    #[arg(long, short = 'E')]
+    pub datastore_endpoint: Option<String>,
+    /// Do not run the node agent in the server.
+    #[arg(long)]
+    pub disable_agent: bool,
+    /// Name of this node.
+    #[arg(long)]
+    pub node_name: Option<String>,
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
+    #[arg(long, default_value = "10.43.0.10")]
+    pub cluster_dns: IpAddr,
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// iptables, ipvs or nftables.
+    #[arg(long, default_value = "iptables", value_parser = ["iptables", "ipvs", "nftables"])]
+    pub proxy_mode: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[arg(long)]
+    pub server: String,
+    #[arg(long, env = "RKUBE_TOKEN")]
+    pub token: String,
+    #[arg(long)]
+    pub node_name: Option<String>,
+    #[arg(long, short = 'd', default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    pub container_runtime_endpoint: String,
+    /// Run N simulated nodes instead of a real kubelet.
+    #[arg(long)]
+    pub simulate: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct KubectlArgs {
+    #[arg(long, short = 'd', default_value = DEFAULT_DATA_DIR, env = "RKUBE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Arguments passed to kubectl.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}

@@ -1,0 +1,82 @@
+//! `rkube server`: validates flags into a typed config, then runs until a signal.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use rkube_apiserver::{Cidr, ServerConfig};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServerArgs;
+
+fn config_from(args: &ServerArgs) -> Result<ServerConfig> {
+    let service_cidr: Cidr = args.service_cidr.parse().map_err(anyhow::Error::msg).context("--service-cidr")?;
+    let cluster_cidr: Cidr = args.cluster_cidr.parse().map_err(anyhow::Error::msg).context("--cluster-cidr")?;
+    let node_port_range = rkube_apiserver::config::parse_port_range(&args.service_node_port_range)
+        .map_err(anyhow::Error::msg)
+        .context("--service-node-port-range")?;
+    if let Some(ep) = &args.datastore_endpoint {
+        let ok = ep.starts_with("sqlite://") || ep.starts_with("memory://") || ep.starts_with("http://") || ep.starts_with("https://");
+        anyhow::ensure!(ok, "--datastore-endpoint {ep:?}: want sqlite:///PATH, memory:// or http(s)://HOST:PORT");
+    }
+    let data_dir = if args.data_dir.is_absolute() {
+        args.data_dir.clone()
+    } else {
+        std::env::current_dir().context("current directory")?.join(&args.data_dir)
+    };
+    Ok(ServerConfig {
+        data_dir,
+        bind_address: args.bind_address,
+        port: args.https_listen_port,
+        write_kubeconfig: args.write_kubeconfig.clone(),
+        token: args.token.clone(),
+        datastore_endpoint: args.datastore_endpoint.clone(),
+        service_cidr,
+        cluster_cidr,
+        node_port_range,
+        cluster_domain: args.cluster_domain.clone(),
+    })
+}
+
+/// Entry point of `rkube server`.
+pub fn run(args: ServerArgs) -> ExitCode {
+    let config = match config_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rkube server: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rkube server: starting runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkube server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: ServerConfig) -> Result<()> {
+    let stop = CancellationToken::new();
+    let signals = stop.clone();
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::info!("shutting down (a second signal exits at once)");
+        signals.cancel();
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        std::process::exit(130);
+    });
+    rkube_apiserver::run(config, stop, None).await.context("API server")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit tests, the store conformance suite
+# (with a real etcd), and the end-to-end tests (real kubectl, Python and kube-rs clients).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build -p rkube
+cargo test --workspace --no-fail-fast

@@ -1,0 +1,212 @@
+//! Starting and stopping an `rkube server` in a temporary data directory.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The `rkube` binary under test: `$RKUBE_BIN` or `target/{debug,release}/rkube`.
+pub fn rkube_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RKUBE_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    for profile in ["debug", "release"] {
+        let p = target.join(profile).join("rkube");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("rkube binary not found: run `cargo build -p rkube` first or set RKUBE_BIN");
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Options for a server under test.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    pub datastore_endpoint: Option<String>,
+    /// Reuse this data dir (for restarts) instead of a fresh one.
+    pub data_dir: Option<PathBuf>,
+    pub port: Option<u16>,
+}
+
+/// A running `rkube server`; stopped (by PID) when dropped.
+pub struct Cluster {
+    child: Option<Child>,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Cluster {
+    /// Starts a server with default options and waits for `/readyz`.
+    pub fn start() -> Cluster {
+        Self::start_with(ServerOptions::default())
+    }
+
+    pub fn start_with(opts: ServerOptions) -> Cluster {
+        let (tmp, data_dir) = match opts.data_dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        let port = opts.port.unwrap_or_else(free_port);
+        let log = data_dir.join(format!("server-{port}.log"));
+        std::fs::create_dir_all(&data_dir).expect("data dir");
+        let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let mut cmd = Command::new(rkube_bin());
+        cmd.arg("server")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--bind-address")
+            .arg("127.0.0.1")
+            .arg("--https-listen-port")
+            .arg(port.to_string())
+            .arg("--disable-agent")
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().expect("log"))
+            .stderr(logf);
+        if let Some(ep) = &opts.datastore_endpoint {
+            cmd.arg("--datastore-endpoint").arg(ep);
+        }
+        let child = cmd.spawn().expect("start rkube server");
+        let mut c = Cluster { child: Some(child), kubeconfig: data_dir.join("kubeconfig.yaml"), data_dir, _tmp: tmp, port, log };
+        c.wait_ready(Duration::from_secs(60));
+        c
+    }
+
+    /// The server's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    fn wait_ready(&mut self, within: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("rkube server exited early ({status}); log:\n{}", self.log_text());
+                }
+            }
+            let ok = Command::new("curl")
+                .args(["-sk", "--max-time", "1"])
+                .arg(format!("https://127.0.0.1:{}/readyz", self.port))
+                .output()
+                .map(|o| o.stdout == b"ok")
+                .unwrap_or(false);
+            if ok && self.kubeconfig.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("rkube server not ready after {within:?}; log:\n{}", self.log_text());
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The admin bearer token.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("tls/admin.token")).unwrap_or_default().trim().to_string()
+    }
+
+    /// Runs kubectl with this cluster's kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Runs kubectl with `stdin` fed to it.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", &self.kubeconfig).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().expect("run kubectl");
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Runs kubectl and returns stdout, panicking with both streams when it fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed ({}):\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {} unexpectedly succeeded:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Sends SIGKILL and waits for the process to end.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits up to 10 s; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        send_signal(child.id(), libc::SIGTERM);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+}
+
+/// Sends a signal to one process we started.
+pub fn send_signal(pid: u32, sig: i32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    // SAFETY-free: libc::kill is a plain syscall on a PID we own.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,7 @@
+//! End-to-end test support: real `rkube server` processes, a real etcd, and the real kubectl.
+
+pub mod cluster;
+pub mod etcd;
+pub mod kubectl_scenario;
+
+pub use cluster::{Cluster, ServerOptions};
