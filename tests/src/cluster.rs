@@ -210,3 +210,44 @@ impl Drop for Cluster {
         self.stop();
     }
 }
+
+/// The answer to a raw HTTP request: status code and parsed JSON body (Null if not JSON).
+#[derive(Debug)]
+pub struct RawResponse {
+    pub code: u16,
+    pub body: serde_json::Value,
+    pub text: String,
+}
+
+impl Cluster {
+    /// Sends a raw HTTPS request with curl (`token` None = no Authorization header).
+    pub fn raw(&self, method: &str, path: &str, content_type: &str, body: Option<&[u8]>, token: Option<&str>) -> RawResponse {
+        let url = format!("https://127.0.0.1:{}{path}", self.port);
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sk", "-X", method, "-o", "-", "-w", "\n%{http_code}", "-H"])
+            .arg(format!("Content-Type: {content_type}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(t) = token {
+            cmd.arg("-H").arg(format!("Authorization: Bearer {t}"));
+        }
+        if body.is_some() {
+            cmd.args(["--data-binary", "@-"]);
+        }
+        cmd.arg(url);
+        let mut child = cmd.spawn().expect("curl");
+        if let (Some(b), Some(mut pipe)) = (body, child.stdin.take()) {
+            pipe.write_all(b).expect("write body");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("curl output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (payload, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        RawResponse {
+            code: code.trim().parse().unwrap_or(0),
+            body: serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
+            text: payload.to_string(),
+        }
+    }
+}

@@ -153,7 +153,7 @@ pub fn get_variants(c: &Cluster) {
 
 /// `kubectl get pods -w` sees a change made by another kubectl.
 pub fn watch_sees_change(c: &Cluster) {
-    let mut child = Command::new("kubectl")
+    let child = Command::new("kubectl")
         .env("KUBECONFIG", &c.kubeconfig)
         .args(["get", "pods", "-w", "--request-timeout=20s"])
         .stdout(Stdio::piped())
@@ -173,11 +173,16 @@ pub fn watch_sees_change(c: &Cluster) {
 /// describe of pod, service, deployment, namespace (with events).
 pub fn describe(c: &Cluster) {
     // An event about the pod, as the scheduler or kubelet would post it.
-    let ev = r#"{"apiVersion":"v1","kind":"Event","metadata":{"name":"myapp-pod.1","namespace":"default"},
-        "involvedObject":{"kind":"Pod","name":"myapp-pod","namespace":"default","apiVersion":"v1"},
+    let uid = c.ok(&["get", "pod", "myapp-pod", "-o", "jsonpath={.metadata.uid}"]);
+    let now = c.ok(&["get", "pod", "myapp-pod", "-o", "jsonpath={.metadata.creationTimestamp}"]);
+    let ev = format!(
+        r#"{{"apiVersion":"v1","kind":"Event","metadata":{{"name":"myapp-pod.1","namespace":"default"}},
+        "involvedObject":{{"kind":"Pod","name":"myapp-pod","namespace":"default","apiVersion":"v1","uid":"{uid}"}},
         "reason":"TestReason","message":"something happened to the pod","type":"Normal","count":1,
-        "source":{"component":"e2e"}}"#;
-    c.kubectl_stdin(&["create", "-f", "-"], Some(ev));
+        "firstTimestamp":"{now}","lastTimestamp":"{now}","source":{{"component":"e2e"}}}}"#
+    );
+    let out = c.kubectl_stdin(&["create", "-f", "-"], Some(&ev));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let p = c.ok(&["describe", "pod", "myapp-pod"]);
     for s in ["Name:", "myapp-pod", "Namespace:", "default", "Labels:", "app=myapp", "Status:", "Pending", "Containers:", "myapp-container", "busybox", "Events:", "TestReason", "something happened to the pod"] {
         contains(&p, s);

@@ -14,6 +14,10 @@ async fn ensure(state: &AppState, group: &str, plural: &str, obj: Value) -> Resu
     let Some(info) = registry::find(group, "v1", plural) else {
         return Err(ApiError::internal(format!("{plural} not registered")));
     };
+    let key = crate::meta::key(info, crate::meta::namespace(&obj), crate::meta::name(&obj));
+    if state.caches.for_resource(info).and_then(|c| c.get(&key)).is_some() {
+        return Ok(());
+    }
     let opts = crate::request::WriteOptions { dry_run: false, field_validation: crate::request::FieldValidation::Ignore };
     let (decoded, _) = admit::decode(info, obj, &opts)?;
     match crate::rest::create::create_object(state, info, decoded, false).await {

@@ -5,8 +5,11 @@ use serde_json::Value;
 use crate::meta::validate_labels;
 use crate::names::is_valid_percent;
 use crate::pod::validate_pod_template_spec;
-use crate::selector::{map_selector_matches, selector_is_empty, selector_matches, validate_label_selector};
+use crate::selector::{
+    map_selector_matches, selector_is_empty, selector_matches, validate_label_selector,
+};
 use crate::util::*;
+use rkube_api::{FieldError, field_error::FieldValue};
 
 const NO_MATCH: &str = "`selector` does not match template `labels`";
 
@@ -56,9 +59,17 @@ fn validate_selector_and_template(spec: &Value, what: &str, kind_name: &str, pat
         Some(sel) => {
             errs.extend(validate_label_selector(sel, &sp));
             if selector_is_empty(sel) {
-                errs.push(invalid_raw(&sp, render_selector(sel), format!("empty selector is invalid for {what}")));
+                errs.push(invalid_raw(
+                    &sp,
+                    render_selector(sel),
+                    format!("empty selector is invalid for {what}"),
+                ));
             } else if !selector_matches(sel, labels) {
-                errs.push(invalid_raw(at(&at(&tp, "metadata"), "labels"), render_labels(labels), NO_MATCH));
+                errs.push(invalid_raw(
+                    at(&at(&tp, "metadata"), "labels"),
+                    render_labels(labels),
+                    NO_MATCH,
+                ));
             }
         }
     }
@@ -75,7 +86,11 @@ fn validate_template_for_controller(tpl: &Value, kind_name: &str, tp: &str) -> E
     let spec = get(tpl, "spec");
     let rp = se(spec, "restartPolicy");
     if rp != "Always" && !rp.is_empty() {
-        errs.push(not_supported(at(&at(tp, "spec"), "restartPolicy"), rp, &["Always"]));
+        errs.push(not_supported(
+            at(&at(tp, "spec"), "restartPolicy"),
+            rp,
+            &["Always"],
+        ));
     }
     if has(spec, "activeDeadlineSeconds") {
         errs.push(forbidden(
@@ -89,7 +104,10 @@ fn validate_template_for_controller(tpl: &Value, kind_name: &str, tp: &str) -> E
 fn int_or_percent(v: &Value) -> Option<(i64, bool)> {
     match v {
         Value::Number(n) => n.as_i64().map(|n| (n, false)),
-        Value::String(s) => s.strip_suffix('%').and_then(|n| n.parse().ok()).map(|n| (n, true)),
+        Value::String(s) => s
+            .strip_suffix('%')
+            .and_then(|n| n.parse().ok())
+            .map(|n| (n, true)),
         _ => None,
     }
 }
@@ -107,19 +125,46 @@ fn validate_int_or_percent(v: &Value, path: &str, max_100: bool) -> Errs {
     if v.is_null() {
         return errs;
     }
-    if let Value::String(s) = v
-        && !is_valid_percent(s).is_empty()
-    {
-        errs.push(invalid_raw(path, s.clone(), "must be an integer or percentage (e.g '5%')"));
-        return errs;
+    if let Value::String(s) = v {
+        let msgs = is_valid_percent(s);
+        if !msgs.is_empty() {
+            errs.extend(msgs.into_iter().map(|m| invalid_raw(path, s.clone(), m)));
+            return errs;
+        }
     }
     if let Some((n, pct)) = int_or_percent(v) {
         if n < 0 {
             errs.push(invalid_int(path, n, "must be greater than or equal to 0"));
         }
         if max_100 && pct && n > 100 {
-            errs.push(invalid_raw(path, raw_text(v), "must not be greater than 100%"));
+            errs.push(invalid_raw(
+                path,
+                raw_text(v),
+                "must not be greater than 100%",
+            ));
         }
+    }
+    errs
+}
+
+/// DaemonSets need exactly one of maxSurge and maxUnavailable to be non-zero.
+fn validate_daemon_set_rolling_update(ru: &Value, path: &str) -> Errs {
+    let mu = get(ru, "maxUnavailable");
+    let ms = get(ru, "maxSurge");
+    let mut errs = validate_int_or_percent(mu, &at(path, "maxUnavailable"), true);
+    errs.extend(validate_int_or_percent(ms, &at(path, "maxSurge"), true));
+    let nonzero = |v: &Value| int_or_percent(v).is_some_and(|(n, _)| n != 0);
+    match (nonzero(mu), nonzero(ms)) {
+        (true, true) => errs.push(invalid_raw(
+            at(path, "maxSurge"),
+            raw_text(ms),
+            "may not be set when maxUnavailable is non-zero",
+        )),
+        (false, false) => errs.push(required(
+            at(path, "maxUnavailable"),
+            "cannot be 0 when maxSurge is 0",
+        )),
+        _ => {}
     }
     errs
 }
@@ -131,7 +176,11 @@ fn validate_rolling_update(ru: &Value, path: &str) -> Errs {
     errs.extend(validate_int_or_percent(ms, &at(path, "maxSurge"), false));
     let zero = |v: &Value| int_or_percent(v).is_none_or(|(n, _)| n == 0);
     if zero(mu) && zero(ms) {
-        errs.push(invalid_raw(at(path, "maxUnavailable"), raw_text(mu), "may not be 0 when `maxSurge` is 0"));
+        errs.push(invalid_raw(
+            at(path, "maxUnavailable"),
+            raw_text(mu),
+            "may not be 0 when `maxSurge` is 0",
+        ));
     }
     errs
 }
@@ -140,10 +189,13 @@ fn validate_rolling_update(ru: &Value, path: &str) -> Errs {
 pub fn validate_deployment(obj: &Value, old: Option<&Value>) -> Errs {
     let spec = get(obj, "spec");
     let mut errs = Errs::new();
-    for f in ["replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"] {
-        nonneg(spec, f, "spec", &mut errs);
-    }
-    errs.extend(validate_selector_and_template(spec, "deployment", "ReplicaSet", "spec"));
+    nonneg(spec, "replicas", "spec", &mut errs);
+    errs.extend(validate_selector_and_template(
+        spec,
+        "deployment",
+        "ReplicaSet",
+        "spec",
+    ));
     let strategy = get(spec, "strategy");
     let sp = "spec.strategy";
     match se(strategy, "type") {
@@ -156,15 +208,38 @@ pub fn validate_deployment(obj: &Value, old: Option<&Value>) -> Errs {
             }
         }
         "RollingUpdate" => match strategy.get("rollingUpdate").filter(|v| !v.is_null()) {
-            None => errs.push(required(at(sp, "rollingUpdate"), "this should be defaulted and never be nil")),
+            None => errs.push(required(
+                at(sp, "rollingUpdate"),
+                "this should be defaulted and never be nil",
+            )),
             Some(ru) => errs.extend(validate_rolling_update(ru, &at(sp, "rollingUpdate"))),
         },
-        other => errs.push(not_supported(at(sp, "type"), other, &["Recreate", "RollingUpdate"])),
+        other => errs.push(FieldError::not_supported(
+            sp,
+            FieldValue::raw(format!(
+                "apps.DeploymentStrategy{{Type:{}, RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}}",
+                quote(other)
+            )),
+            &["Recreate", "RollingUpdate"],
+        )),
     }
-    if let (Some(pds), Some(mrs)) = (int(spec, "progressDeadlineSeconds"), int(spec, "minReadySeconds"))
-        && pds <= mrs
+    for f in [
+        "minReadySeconds",
+        "revisionHistoryLimit",
+        "progressDeadlineSeconds",
+    ] {
+        nonneg(spec, f, "spec", &mut errs);
+    }
+    if let (Some(pds), Some(mrs)) = (
+        int(spec, "progressDeadlineSeconds"),
+        int(spec, "minReadySeconds"),
+    ) && pds <= mrs
     {
-        errs.push(invalid_int("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds"));
+        errs.push(invalid_int(
+            "spec.progressDeadlineSeconds",
+            pds,
+            "must be greater than minReadySeconds",
+        ));
     }
     if let Some(old) = old {
         errs.extend(selector_immutable(spec, get(old, "spec")));
@@ -187,7 +262,12 @@ pub fn validate_replica_set(obj: &Value, old: Option<&Value>) -> Errs {
     let mut errs = Errs::new();
     nonneg(spec, "replicas", "spec", &mut errs);
     nonneg(spec, "minReadySeconds", "spec", &mut errs);
-    errs.extend(validate_selector_and_template(spec, "deployment", "ReplicaSet", "spec"));
+    errs.extend(validate_selector_and_template(
+        spec,
+        "deployment",
+        "ReplicaSet",
+        "spec",
+    ));
     if let Some(old) = old {
         errs.extend(selector_immutable(spec, get(old, "spec")));
     }
@@ -198,20 +278,35 @@ pub fn validate_replica_set(obj: &Value, old: Option<&Value>) -> Errs {
 pub fn validate_daemon_set(obj: &Value, old: Option<&Value>) -> Errs {
     let spec = get(obj, "spec");
     let mut errs = Errs::new();
+    errs.extend(validate_selector_and_template(
+        spec,
+        "daemonset",
+        "DaemonSet",
+        "spec",
+    ));
     nonneg(spec, "minReadySeconds", "spec", &mut errs);
-    nonneg(spec, "revisionHistoryLimit", "spec", &mut errs);
-    errs.extend(validate_selector_and_template(spec, "daemonset", "DaemonSet", "spec"));
+    nonneg(spec, "templateGeneration", "spec", &mut errs);
     let us = get(spec, "updateStrategy");
     let up = "spec.updateStrategy";
     match se(us, "type") {
         "OnDelete" => {}
-        "RollingUpdate" => {
-            if let Some(ru) = us.get("rollingUpdate").filter(|v| !v.is_null()) {
-                errs.extend(validate_rolling_update(ru, &at(up, "rollingUpdate")));
-            }
-        }
-        other => errs.push(not_supported(at(up, "type"), other, &["OnDelete", "RollingUpdate"])),
+        "RollingUpdate" => match us.get("rollingUpdate").filter(|v| !v.is_null()) {
+            None => errs.push(required(at(up, "rollingUpdate"), "")),
+            Some(ru) => errs.extend(validate_daemon_set_rolling_update(
+                ru,
+                &at(up, "rollingUpdate"),
+            )),
+        },
+        other => errs.push(FieldError::not_supported(
+            up,
+            FieldValue::raw(format!(
+                "apps.DaemonSetUpdateStrategy{{Type:{}, RollingUpdate:(*apps.RollingUpdateDaemonSet)(nil)}}",
+                quote(other)
+            )),
+            &["RollingUpdate", "OnDelete"],
+        )),
     }
+    nonneg(spec, "revisionHistoryLimit", "spec", &mut errs);
     if let Some(old) = old {
         errs.extend(selector_immutable(spec, get(old, "spec")));
     }
@@ -225,10 +320,10 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Errs {
     match se(spec, "podManagementPolicy") {
         "" => errs.push(required("spec.podManagementPolicy", "")),
         "OrderedReady" | "Parallel" => {}
-        other => errs.push(not_supported(
+        other => errs.push(invalid(
             "spec.podManagementPolicy",
             other,
-            &["OrderedReady", "Parallel"],
+            "must be 'OrderedReady' or 'Parallel'",
         )),
     }
     let us = get(spec, "updateStrategy");
@@ -245,19 +340,27 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Errs {
         }
         "RollingUpdate" => {
             let ru = get(us, "rollingUpdate");
-            nonneg(ru, "partition", "spec.updateStrategy.rollingUpdate", &mut errs);
+            nonneg(
+                ru,
+                "partition",
+                "spec.updateStrategy.rollingUpdate",
+                &mut errs,
+            );
             if let Some(mu) = ru.get("maxUnavailable").filter(|v| !v.is_null()) {
                 let p = "spec.updateStrategy.rollingUpdate.maxUnavailable";
                 errs.extend(validate_int_or_percent(mu, p, true));
                 if int_or_percent(mu).is_some_and(|(n, _)| n == 0) {
-                    errs.push(invalid_raw(p, raw_text(mu), "must be greater than 0"));
+                    errs.push(invalid_raw(p, raw_text(mu), "cannot be 0"));
                 }
             }
         }
-        other => errs.push(not_supported(
-            "spec.updateStrategy.type",
-            other,
-            &["OnDelete", "RollingUpdate"],
+        other => errs.push(invalid_raw(
+            "spec.updateStrategy",
+            format!(
+                "apps.StatefulSetUpdateStrategy{{Type:{}, RollingUpdate:(*apps.RollingUpdateStatefulSetStrategy)(nil)}}",
+                quote(other)
+            ),
+            "must be 'RollingUpdate' or 'OnDelete'",
         )),
     }
     let pol = get(spec, "persistentVolumeClaimRetentionPolicy");
@@ -275,10 +378,18 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Errs {
     nonneg(spec, "replicas", "spec", &mut errs);
     nonneg(spec, "minReadySeconds", "spec", &mut errs);
     nonneg(get(spec, "ordinals"), "start", "spec.ordinals", &mut errs);
-    errs.extend(validate_selector_and_template(spec, "statefulset", "StatefulSet", "spec"));
+    errs.extend(validate_selector_and_template(
+        spec,
+        "statefulset",
+        "StatefulSet",
+        "spec",
+    ));
     for (i, pvc) in arr(spec, "volumeClaimTemplates").iter().enumerate() {
         let p = idx("spec.volumeClaimTemplates", i);
-        errs.extend(crate::storage::validate_pvc_spec(get(pvc, "spec"), &at(&p, "spec")));
+        errs.extend(crate::storage::validate_pvc_spec(
+            get(pvc, "spec"),
+            &at(&p, "spec"),
+        ));
     }
     if let Some(old) = old {
         let allowed = [
@@ -286,7 +397,6 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Errs {
             "ordinals",
             "template",
             "updateStrategy",
-            "revisionHistoryLimit",
             "persistentVolumeClaimRetentionPolicy",
             "minReadySeconds",
         ];
@@ -300,7 +410,7 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Errs {
         if strip(spec) != strip(get(old, "spec")) {
             errs.push(forbidden(
                 "spec",
-                "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
             ));
         }
     }
@@ -321,10 +431,21 @@ pub fn validate_replication_controller(obj: &Value, _old: Option<&Value>) -> Err
     }
     let tpl = get(spec, "template");
     let labels = get(get(tpl, "metadata"), "labels");
-    if !tpl.is_null() && sel.as_object().is_some_and(|m| !m.is_empty()) && !map_selector_matches(sel, labels) {
-        errs.push(invalid_raw("spec.template.metadata.labels", render_labels(labels), NO_MATCH));
+    if !tpl.is_null()
+        && sel.as_object().is_some_and(|m| !m.is_empty())
+        && !map_selector_matches(sel, labels)
+    {
+        errs.push(invalid_raw(
+            "spec.template.metadata.labels",
+            render_labels(labels),
+            NO_MATCH,
+        ));
     }
-    errs.extend(validate_template_for_controller(tpl, "ReplicationController", "spec.template"));
+    errs.extend(validate_template_for_controller(
+        tpl,
+        "ReplicationController",
+        "spec.template",
+    ));
     errs
 }
 
@@ -365,10 +486,16 @@ pub fn validate_workload_status(obj: &Value) -> Errs {
     if let (Some(r), Some(ready)) = (int(status, "replicas"), int(status, "readyReplicas"))
         && ready > r
     {
-        errs.push(invalid_int("status.readyReplicas", ready, "cannot be greater than status.replicas"));
+        errs.push(invalid_int(
+            "status.readyReplicas",
+            ready,
+            "cannot be greater than status.replicas",
+        ));
     }
-    if let (Some(ready), Some(avail)) = (int(status, "readyReplicas"), int(status, "availableReplicas"))
-        && avail > ready
+    if let (Some(ready), Some(avail)) = (
+        int(status, "readyReplicas"),
+        int(status, "availableReplicas"),
+    ) && avail > ready
     {
         errs.push(invalid_int(
             "status.availableReplicas",
@@ -397,11 +524,33 @@ mod tests {
 
     #[test]
     fn valid_and_mismatch() {
-        assert!(validate_deployment(&deploy(json!({"matchLabels": {"app": "x"}}), json!({"app": "x"})), None).is_empty());
-        let e = msgs(validate_deployment(&deploy(json!({"matchLabels": {"app": "y"}}), json!({"app": "x"})), None));
-        assert_eq!(e, vec!["spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`"]);
-        let e = msgs(validate_deployment(&deploy(json!({}), json!({"app": "x"})), None));
-        assert_eq!(e, vec!["spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment"]);
+        assert!(
+            validate_deployment(
+                &deploy(json!({"matchLabels": {"app": "x"}}), json!({"app": "x"})),
+                None
+            )
+            .is_empty()
+        );
+        let e = msgs(validate_deployment(
+            &deploy(json!({"matchLabels": {"app": "y"}}), json!({"app": "x"})),
+            None,
+        ));
+        assert_eq!(
+            e,
+            vec![
+                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"x\"}: `selector` does not match template `labels`"
+            ]
+        );
+        let e = msgs(validate_deployment(
+            &deploy(json!({}), json!({"app": "x"})),
+            None,
+        ));
+        assert_eq!(
+            e,
+            vec![
+                "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment"
+            ]
+        );
     }
 
     #[test]
@@ -409,23 +558,38 @@ mod tests {
         let mut d = deploy(json!({"matchLabels": {"app": "x"}}), json!({"app": "x"}));
         d["spec"]["strategy"]["rollingUpdate"] = json!({"maxSurge": 0, "maxUnavailable": 0});
         d["spec"]["replicas"] = json!(-1);
-        assert_eq!(msgs(validate_deployment(&d, None)), vec![
-            "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
-            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
-        ]);
-        let old = deploy(json!({"matchLabels": {"app": "x"}}), json!({"app": "x", "b": "c"}));
-        let new = deploy(json!({"matchLabels": {"app": "x", "b": "c"}}), json!({"app": "x", "b": "c"}));
-        assert_eq!(msgs(validate_deployment(&new, Some(&old))), vec![
-            "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"x\", \"b\":\"c\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable",
-        ]);
+        assert_eq!(
+            msgs(validate_deployment(&d, None)),
+            vec![
+                "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
+            ]
+        );
+        let old = deploy(
+            json!({"matchLabels": {"app": "x"}}),
+            json!({"app": "x", "b": "c"}),
+        );
+        let new = deploy(
+            json!({"matchLabels": {"app": "x", "b": "c"}}),
+            json!({"app": "x", "b": "c"}),
+        );
+        assert_eq!(
+            msgs(validate_deployment(&new, Some(&old))),
+            vec![
+                "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"x\", \"b\":\"c\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable",
+            ]
+        );
     }
 
     #[test]
     fn rc_restart_policy() {
         let rc = json!({"spec": {"replicas": 1, "selector": {"app": "x"}, "template": {"metadata": {"labels": {"app": "x"}},
             "spec": {"restartPolicy": "Never", "dnsPolicy": "ClusterFirst", "containers": [{"name": "c", "image": "i"}]}}}});
-        assert_eq!(msgs(validate_replication_controller(&rc, None)), vec![
-            "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
-        ]);
+        assert_eq!(
+            msgs(validate_replication_controller(&rc, None)),
+            vec![
+                "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
+            ]
+        );
     }
 }

@@ -11,13 +11,23 @@ use crate::util::*;
 /// Checks of a `JobSpec` shared by Jobs and CronJob job templates (not the selector).
 fn validate_job_spec(spec: &Value, path: &str) -> Errs {
     let mut errs = Errs::new();
-    for f in ["parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished"] {
+    for f in [
+        "parallelism",
+        "completions",
+        "activeDeadlineSeconds",
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+    ] {
         nonneg(spec, f, path, &mut errs);
     }
     if let Some(ads) = int(spec, "activeDeadlineSeconds")
         && ads == 0
     {
-        errs.push(invalid_int(at(path, "activeDeadlineSeconds"), ads, "must be greater than 0"));
+        errs.push(invalid_int(
+            at(path, "activeDeadlineSeconds"),
+            ads,
+            "must be greater than 0",
+        ));
     }
     for f in ["backoffLimitPerIndex", "maxFailedIndexes"] {
         nonneg(spec, f, path, &mut errs);
@@ -32,7 +42,10 @@ fn validate_job_spec(spec: &Value, path: &str) -> Errs {
         }
         Some("Indexed") => {
             if !has(spec, "completions") {
-                errs.push(required(at(path, "completions"), "when completion mode is Indexed"));
+                errs.push(required(
+                    at(path, "completions"),
+                    "when completion mode is Indexed",
+                ));
             }
         }
         Some(other) => errs.push(not_supported(
@@ -55,7 +68,11 @@ fn validate_job_spec(spec: &Value, path: &str) -> Errs {
     errs.extend(validate_pod_template_spec(tpl, &tp));
     let rp = se(get(tpl, "spec"), "restartPolicy");
     if rp != "OnFailure" && rp != "Never" {
-        errs.push(not_supported(at(&at(&tp, "spec"), "restartPolicy"), rp, &["OnFailure", "Never"]));
+        errs.push(not_supported(
+            at(&at(&tp, "spec"), "restartPolicy"),
+            rp,
+            &["OnFailure", "Never"],
+        ));
     }
     if let Some(pfp) = spec.get("podFailurePolicy").filter(|v| !v.is_null()) {
         if rp != "Never" {
@@ -69,7 +86,10 @@ fn validate_job_spec(spec: &Value, path: &str) -> Errs {
             let a = se(rule, "action");
             if !matches!(a, "FailJob" | "FailIndex" | "Ignore" | "Count") {
                 errs.push(not_supported(
-                    at(&idx(&at(&at(path, "podFailurePolicy"), "rules"), i), "action"),
+                    at(
+                        &idx(&at(&at(path, "podFailurePolicy"), "rules"), i),
+                        "action",
+                    ),
                     a,
                     &["Count", "FailIndex", "FailJob", "Ignore"],
                 ));
@@ -110,10 +130,18 @@ pub fn validate_job(obj: &Value, old: Option<&Value>) -> Errs {
     if let Some(old) = old {
         let os = get(old, "spec");
         if get(spec, "selector") != get(os, "selector") {
-            errs.push(invalid_raw("spec.selector", render_selector(get(spec, "selector")), IMMUTABLE));
+            errs.push(invalid_raw(
+                "spec.selector",
+                render_selector(get(spec, "selector")),
+                IMMUTABLE,
+            ));
         }
         if !template_update_allowed(spec, os) {
-            errs.push(invalid_raw("spec.template", get(spec, "template").to_string(), IMMUTABLE));
+            errs.push(invalid_raw(
+                "spec.template",
+                get(spec, "template").to_string(),
+                IMMUTABLE,
+            ));
         }
         immutable(spec, os, "completionMode", "spec", &mut errs);
         let indexed = se(spec, "completionMode") == "Indexed";
@@ -165,7 +193,11 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Errs {
     let mut errs = Errs::new();
     let name = se(get(obj, "metadata"), "name");
     if old.is_none() && name.len() > 52 {
-        errs.push(invalid("metadata.name", name, "must be no more than 52 characters"));
+        errs.push(invalid(
+            "metadata.name",
+            name,
+            "must be no more than 52 characters",
+        ));
     }
     let spec = get(obj, "spec");
     match se(spec, "concurrencyPolicy") {
@@ -203,7 +235,11 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Errs {
     }
     if let Some(tz) = s(spec, "timeZone") {
         if tz.is_empty() {
-            errs.push(invalid("spec.timeZone", tz, "timeZone must be nil or non-empty string"));
+            errs.push(invalid(
+                "spec.timeZone",
+                tz,
+                "timeZone must be nil or non-empty string",
+            ));
         } else if tz.eq_ignore_ascii_case("local") {
             errs.push(invalid(
                 "spec.timeZone",
@@ -214,7 +250,11 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Errs {
             errs.push(invalid("spec.timeZone", tz, e));
         }
     }
-    for f in ["startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"] {
+    for f in [
+        "startingDeadlineSeconds",
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+    ] {
         nonneg(spec, f, "spec", &mut errs);
     }
     let jt = get(spec, "jobTemplate");
@@ -228,7 +268,11 @@ pub fn validate_cron_job(obj: &Value, old: Option<&Value>) -> Errs {
         ));
     }
     if flag(js, "manualSelector") {
-        errs.push(not_supported("spec.jobTemplate.spec.manualSelector", "true", &["nil", "false"]));
+        errs.push(not_supported(
+            "spec.jobTemplate.spec.manualSelector",
+            "true",
+            &["nil", "false"],
+        ));
     }
     errs
 }
@@ -250,12 +294,18 @@ mod tests {
     #[test]
     fn job_restart_policy() {
         let j = json!({"metadata": {"name": "j"}, "spec": job_spec("Always")});
-        assert_eq!(msgs(validate_job(&j, None)), vec![
-            "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"",
-        ]);
+        assert_eq!(
+            msgs(validate_job(&j, None)),
+            vec![
+                "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\"",
+            ]
+        );
         let mut j = json!({"metadata": {"name": "j"}, "spec": job_spec("Never")});
         j["spec"]["parallelism"] = json!(-1);
-        assert_eq!(msgs(validate_job(&j, None)), vec!["spec.parallelism: Invalid value: -1: must be greater than or equal to 0"]);
+        assert_eq!(
+            msgs(validate_job(&j, None)),
+            vec!["spec.parallelism: Invalid value: -1: must be greater than or equal to 0"]
+        );
     }
 
     #[test]
@@ -270,23 +320,35 @@ mod tests {
 
     #[test]
     fn cron_job() {
-        let cj = |schedule: &str| json!({"metadata": {"name": "c"}, "spec": {"schedule": schedule,
-            "concurrencyPolicy": "Allow", "jobTemplate": {"spec": job_spec("OnFailure")}}});
+        let cj = |schedule: &str| {
+            json!({"metadata": {"name": "c"}, "spec": {"schedule": schedule,
+            "concurrencyPolicy": "Allow", "jobTemplate": {"spec": job_spec("OnFailure")}}})
+        };
         assert!(validate_cron_job(&cj("*/1 * * * *"), None).is_empty());
-        assert_eq!(msgs(validate_cron_job(&cj("bad"), None)), vec![
-            "spec.schedule: Invalid value: \"bad\": expected exactly 5 fields, found 1: [bad]",
-        ]);
-        assert_eq!(msgs(validate_cron_job(&cj("TZ=UTC * * * * *"), None)), vec![
-            "spec.schedule: Invalid value: \"TZ=UTC * * * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
-        ]);
+        assert_eq!(
+            msgs(validate_cron_job(&cj("bad"), None)),
+            vec![
+                "spec.schedule: Invalid value: \"bad\": expected exactly 5 fields, found 1: [bad]",
+            ]
+        );
+        assert_eq!(
+            msgs(validate_cron_job(&cj("TZ=UTC * * * * *"), None)),
+            vec![
+                "spec.schedule: Invalid value: \"TZ=UTC * * * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+            ]
+        );
         let mut long = cj("@hourly");
         long["metadata"]["name"] = json!("a".repeat(53));
-        assert_eq!(validate_cron_job(&long, None)[0].detail, "must be no more than 52 characters");
+        assert_eq!(
+            validate_cron_job(&long, None)[0].detail,
+            "must be no more than 52 characters"
+        );
         let mut tz = cj("@daily");
         tz["spec"]["timeZone"] = json!("Mars/Olympus");
-        assert_eq!(msgs(validate_cron_job(&tz, None)), vec![
-            "spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus",
-        ]);
+        assert_eq!(
+            msgs(validate_cron_job(&tz, None)),
+            vec!["spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus",]
+        );
         tz["spec"]["timeZone"] = json!("Europe/Berlin");
         assert!(validate_cron_job(&tz, None).is_empty());
     }

@@ -18,7 +18,12 @@ fn decoded(v: &Value) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn check_keys(map: &Map<String, Value>, path: &str, other: &Map<String, Value>, dup_msg: &str) -> Errs {
+fn check_keys(
+    map: &Map<String, Value>,
+    path: &str,
+    other: &Map<String, Value>,
+    dup_msg: &str,
+) -> Errs {
     let mut errs = Errs::new();
     for k in map.keys() {
         errs.extend(each(&key(path, k), k, is_config_map_key(k)));
@@ -47,12 +52,28 @@ fn immutable_rules(new: &Value, old: &Value, fields: &[&str]) -> Errs {
 
 /// Validates a ConfigMap.
 pub fn validate_config_map(obj: &Value, old: Option<&Value>) -> Errs {
-    let data = obj_map(obj, "data");
-    let binary = obj_map(obj, "binaryData");
-    let mut errs = check_keys(data, "data", binary, "duplicate of key present in binaryData");
-    errs.extend(check_keys(binary, "binaryData", data, "duplicate of key present in data"));
-    let total: usize = data.values().map(|v| v.as_str().map_or(0, str::len)).sum::<usize>()
-        + binary.values().map(|v| decoded(v).map_or(0, |b| b.len())).sum::<usize>();
+    let data = map_of(obj, "data");
+    let binary = map_of(obj, "binaryData");
+    let mut errs = check_keys(
+        data,
+        "data",
+        binary,
+        "duplicate of key present in binaryData",
+    );
+    errs.extend(check_keys(
+        binary,
+        "binaryData",
+        data,
+        "duplicate of key present in data",
+    ));
+    let total: usize = data
+        .values()
+        .map(|v| v.as_str().map_or(0, str::len))
+        .sum::<usize>()
+        + binary
+            .values()
+            .map(|v| decoded(v).map_or(0, |b| b.len()))
+            .sum::<usize>();
     if total > MAX_SECRET_SIZE {
         errs.push(FieldError::too_long("", MAX_SECRET_SIZE));
     }
@@ -62,14 +83,10 @@ pub fn validate_config_map(obj: &Value, old: Option<&Value>) -> Errs {
     errs
 }
 
-fn obj_map<'a>(v: &'a Value, name: &str) -> &'a Map<String, Value> {
-    obj(v, name)
-}
-
 /// Validates a Secret, including the keys its `type` requires.
 pub fn validate_secret(obj: &Value, old: Option<&Value>) -> Errs {
-    let data = obj_map(obj, "data");
-    let string_data = obj_map(obj, "stringData");
+    let data = map_of(obj, "data");
+    let string_data = map_of(obj, "stringData");
     let mut errs = Errs::new();
     let mut total = 0;
     for (k, v) in data {
@@ -93,23 +110,33 @@ pub fn validate_secret(obj: &Value, old: Option<&Value>) -> Errs {
     };
     match se(obj, "type") {
         "kubernetes.io/service-account-token" => {
-            let ann = obj_map(get(obj, "metadata"), "annotations");
-            if ann.get("kubernetes.io/service-account.name").and_then(Value::as_str).unwrap_or("").is_empty() {
-                errs.push(required("metadata.annotations[kubernetes.io/service-account.name]", ""));
+            let ann = map_of(get(obj, "metadata"), "annotations");
+            if ann
+                .get("kubernetes.io/service-account.name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+            {
+                errs.push(required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                ));
             }
         }
         "kubernetes.io/dockercfg" => errs.extend(docker_key(".dockercfg", has_key, content)),
-        "kubernetes.io/dockerconfigjson" => errs.extend(docker_key(".dockerconfigjson", has_key, content)),
-        "kubernetes.io/basic-auth" => {
-            if !has_key("username") && !has_key("password") {
-                errs.push(required("data[username]", "either username or password is required"));
-                errs.push(required("data[password]", "either username or password is required"));
+        "kubernetes.io/dockerconfigjson" => {
+            errs.extend(docker_key(".dockerconfigjson", has_key, content))
+        }
+        "kubernetes.io/basic-auth" if !has_key("username") && !has_key("password") => {
+            for k in ["username", "password"] {
+                errs.push(required(
+                    format!("data[{k}]"),
+                    "either username or password is required",
+                ));
             }
         }
-        "kubernetes.io/ssh-auth" => {
-            if content("ssh-privatekey").is_none_or(|b| b.is_empty()) {
-                errs.push(required("data[ssh-privatekey]", ""));
-            }
+        "kubernetes.io/ssh-auth" if content("ssh-privatekey").is_none_or(|b| b.is_empty()) => {
+            errs.push(required("data[ssh-privatekey]", ""));
         }
         "kubernetes.io/tls" => {
             for k in ["tls.key", "tls.crt"] {
@@ -127,7 +154,11 @@ pub fn validate_secret(obj: &Value, old: Option<&Value>) -> Errs {
     errs
 }
 
-fn docker_key(k: &str, has_key: impl Fn(&str) -> bool, content: impl Fn(&str) -> Option<Vec<u8>>) -> Errs {
+fn docker_key(
+    k: &str,
+    has_key: impl Fn(&str) -> bool,
+    content: impl Fn(&str) -> Option<Vec<u8>>,
+) -> Errs {
     let path = format!("data[{k}]");
     if !has_key(k) {
         return vec![required(path, "")];
@@ -135,7 +166,11 @@ fn docker_key(k: &str, has_key: impl Fn(&str) -> bool, content: impl Fn(&str) ->
     match content(k).map(|b| serde_json::from_slice::<Value>(&b)) {
         Some(Ok(_)) => Vec::new(),
         Some(Err(e)) => vec![invalid(path, "<secret contents redacted>", e.to_string())],
-        None => vec![invalid(path, "<secret contents redacted>", "illegal base64 data")],
+        None => vec![invalid(
+            path,
+            "<secret contents redacted>",
+            "illegal base64 data",
+        )],
     }
 }
 
@@ -156,22 +191,34 @@ mod tests {
     #[test]
     fn config_map_keys_and_immutable() {
         let cm = json!({"data": {"a/b": "x", "ok": "y"}});
-        assert_eq!(msgs(validate_config_map(&cm, None)), vec![
-            "data[a/b]: Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
-        ]);
+        assert_eq!(
+            msgs(validate_config_map(&cm, None)),
+            vec![
+                "data[a/b]: Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+            ]
+        );
         let old = json!({"immutable": true, "data": {"a": "1"}});
         let new = json!({"immutable": true, "data": {"a": "2"}});
-        assert_eq!(msgs(validate_config_map(&new, Some(&old))), vec!["data: Forbidden: field is immutable when `immutable` is set"]);
+        assert_eq!(
+            msgs(validate_config_map(&new, Some(&old))),
+            vec!["data: Forbidden: field is immutable when `immutable` is set"]
+        );
     }
 
     #[test]
     fn secret_types() {
         let s = json!({"type": "kubernetes.io/tls", "data": {"tls.crt": "YQ=="}});
-        assert_eq!(msgs(validate_secret(&s, None)), vec!["data[tls.key]: Required value"]);
+        assert_eq!(
+            msgs(validate_secret(&s, None)),
+            vec!["data[tls.key]: Required value"]
+        );
         let s = json!({"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}});
         assert!(validate_secret(&s, None).is_empty());
         let old = json!({"type": "Opaque"});
         let new = json!({"type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}});
-        assert_eq!(msgs(validate_secret(&new, Some(&old))), vec!["type: Invalid value: \"kubernetes.io/tls\": field is immutable"]);
+        assert_eq!(
+            msgs(validate_secret(&new, Some(&old))),
+            vec!["type: Invalid value: \"kubernetes.io/tls\": field is immutable"]
+        );
     }
 }

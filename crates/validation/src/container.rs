@@ -1,14 +1,12 @@
 //! Validation of containers: names, images, ports, env, mounts, probes and resources.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use rkube_api::{ErrorType, FieldError};
 use serde_json::Value;
 
-use crate::names::{
-    is_config_map_key, is_dns1123_label, is_env_var_name, is_qualified_name, is_valid_port_name,
-};
-use crate::quantity;
+use crate::names::{is_config_map_key, is_dns1123_label, is_env_var_name, is_valid_port_name};
+use crate::resources::validate_resources;
 use crate::util::*;
 
 /// Which list a container belongs to; the rules differ slightly.
@@ -43,11 +41,18 @@ pub fn validate_containers(
                     if let Some(t) = c.get(probe).and_then(|p| int(p, "successThreshold"))
                         && t != 1
                     {
-                        errs.push(invalid_int(at(&at(&p, probe), "successThreshold"), t, "must be 1"));
+                        errs.push(invalid_int(
+                            at(&at(&p, probe), "successThreshold"),
+                            t,
+                            "must be 1",
+                        ));
                     }
                 }
                 if has(c, "restartPolicy") {
-                    errs.push(forbidden(at(&p, "restartPolicy"), "may not be set for non-init containers"));
+                    errs.push(forbidden(
+                        at(&p, "restartPolicy"),
+                        "may not be set for non-init containers",
+                    ));
                 }
             }
             ContainerKind::Init => {
@@ -91,7 +96,11 @@ fn validate_container_common(c: &Value, volumes: &HashSet<String>, p: &str) -> E
     if image.is_empty() {
         errs.push(required(at(p, "image"), ""));
     } else if image.trim() != image {
-        errs.push(invalid(at(p, "image"), image, "must not have leading or trailing whitespace"));
+        errs.push(invalid(
+            at(p, "image"),
+            image,
+            "must not have leading or trailing whitespace",
+        ));
     }
     if let Some(tmp) = s(c, "terminationMessagePolicy")
         && !matches!(tmp, "File" | "FallbackToLogsOnError")
@@ -105,12 +114,20 @@ fn validate_container_common(c: &Value, volumes: &HashSet<String>, p: &str) -> E
     if let Some(pp) = s(c, "imagePullPolicy")
         && !matches!(pp, "Always" | "IfNotPresent" | "Never")
     {
-        errs.push(not_supported(at(p, "imagePullPolicy"), pp, &["Always", "IfNotPresent", "Never"]));
+        errs.push(not_supported(
+            at(p, "imagePullPolicy"),
+            pp,
+            &["Always", "IfNotPresent", "Never"],
+        ));
     }
     errs.extend(validate_ports(arr(c, "ports"), &at(p, "ports")));
     errs.extend(validate_env(arr(c, "env"), &at(p, "env")));
     errs.extend(validate_env_from(arr(c, "envFrom"), &at(p, "envFrom")));
-    errs.extend(validate_volume_mounts(arr(c, "volumeMounts"), volumes, &at(p, "volumeMounts")));
+    errs.extend(validate_volume_mounts(
+        arr(c, "volumeMounts"),
+        volumes,
+        &at(p, "volumeMounts"),
+    ));
     errs.extend(validate_resources(get(c, "resources"), &at(p, "resources")));
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         if let Some(pr) = c.get(probe).filter(|v| !v.is_null()) {
@@ -165,7 +182,11 @@ pub fn validate_protocol(port: &Value, p: &str) -> Errs {
     match s(port, "protocol").unwrap_or("") {
         "" => vec![required(at(p, "protocol"), "")],
         "TCP" | "UDP" | "SCTP" => Vec::new(),
-        other => vec![not_supported(at(p, "protocol"), other, &["SCTP", "TCP", "UDP"])],
+        other => vec![not_supported(
+            at(p, "protocol"),
+            other,
+            &["SCTP", "TCP", "UDP"],
+        )],
     }
 }
 
@@ -183,14 +204,27 @@ fn validate_env(env: &[Value], path: &str) -> Errs {
             continue;
         };
         let fp = at(&p, "valueFrom");
-        let sources = ["fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"];
+        let sources = [
+            "fieldRef",
+            "resourceFieldRef",
+            "configMapKeyRef",
+            "secretKeyRef",
+        ];
         let n = sources.iter().filter(|k| has(from, k)).count();
         if n == 0 {
             errs.push(invalid(&fp, "", "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"));
         } else if !se(ev, "value").is_empty() {
-            errs.push(invalid(&fp, "", "may not be specified when `value` is not empty"));
+            errs.push(invalid(
+                &fp,
+                "",
+                "may not be specified when `value` is not empty",
+            ));
         } else if n > 1 {
-            errs.push(invalid(&fp, "", "may not have more than one field specified at a time"));
+            errs.push(invalid(
+                &fp,
+                "",
+                "may not have more than one field specified at a time",
+            ));
         }
         for refkind in ["configMapKeyRef", "secretKeyRef"] {
             if let Some(r) = from.get(refkind).filter(|v| !v.is_null()) {
@@ -224,11 +258,22 @@ fn validate_env_from(list: &[Value], path: &str) -> Errs {
     let mut errs = Errs::new();
     for (i, ef) in list.iter().enumerate() {
         let p = idx(path, i);
-        let n = ["configMapRef", "secretRef"].iter().filter(|k| has(ef, k)).count();
+        let n = ["configMapRef", "secretRef"]
+            .iter()
+            .filter(|k| has(ef, k))
+            .count();
         if n == 0 {
-            errs.push(invalid_raw(&p, "", "must specify one of: `configMapRef` or `secretRef`"));
+            errs.push(invalid_raw(
+                &p,
+                "",
+                "must specify one of: `configMapRef` or `secretRef`",
+            ));
         } else if n > 1 {
-            errs.push(invalid_raw(&p, "", "may not have more than one field specified at a time"));
+            errs.push(invalid_raw(
+                &p,
+                "",
+                "may not have more than one field specified at a time",
+            ));
         }
         for r in ["configMapRef", "secretRef"] {
             if let Some(v) = ef.get(r).filter(|v| !v.is_null())
@@ -301,95 +346,25 @@ pub fn validate_local_descending_path(v: &str, path: &str) -> Errs {
     errs
 }
 
-fn standard_container_resource(name: &str) -> bool {
-    matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-")
-}
-
-fn overcommit_allowed(name: &str) -> bool {
-    let native = !name.contains('/') || name.starts_with("kubernetes.io/");
-    native && !name.starts_with("hugepages-")
-}
-
-/// Validates `resources`: names, quantities, and requests ≤ limits.
-pub fn validate_resources(res: &Value, path: &str) -> Errs {
-    let mut errs = Errs::new();
-    let limits = obj(res, "limits");
-    let requests = obj(res, "requests");
-    let lim_path = at(path, "limits");
-    let req_path = at(path, "requests");
-    let mut parsed_limits = HashMap::new();
-    for (name, q) in limits {
-        let fp = key(&lim_path, name);
-        errs.extend(validate_resource_name(name, &fp));
-        if let Some(v) = validate_quantity(name, q, &fp, &mut errs) {
-            parsed_limits.insert(name.as_str(), v);
-        }
-    }
-    for (name, q) in requests {
-        let fp = key(&req_path, name);
-        errs.extend(validate_resource_name(name, &fp));
-        let Some(v) = validate_quantity(name, q, &fp, &mut errs) else {
-            continue;
-        };
-        if let Some(lim) = parsed_limits.get(name.as_str()) {
-            let lim_text = quantity::text(&limits[name]);
-            if v != *lim && !overcommit_allowed(name) {
-                errs.push(invalid(&req_path, &quantity::text(q), format!("must be equal to {name} limit of {lim_text}")));
-            } else if v > *lim {
-                errs.push(invalid(
-                    &req_path,
-                    &quantity::text(q),
-                    format!("must be less than or equal to {name} limit of {lim_text}"),
-                ));
-            }
-        } else if !overcommit_allowed(name) && !limits.contains_key(name) {
-            errs.push(required(&lim_path, "Limit must be set for non overcommitable resources"));
-        }
-    }
-    errs
-}
-
-fn validate_resource_name(name: &str, fp: &str) -> Errs {
-    let mut errs = each(fp, name, is_qualified_name(name));
-    if errs.is_empty()
-        && (!name.contains('/') || name.starts_with("kubernetes.io/"))
-        && !standard_container_resource(name)
-    {
-        errs.push(invalid(fp, name, "must be a standard resource for containers"));
-    }
-    errs
-}
-
-/// Parses a resource quantity, reporting unparsable or negative values.
-pub fn validate_quantity(name: &str, q: &Value, fp: &str, errs: &mut Errs) -> Option<f64> {
-    match quantity::parse_value(q) {
-        Err(e) => {
-            errs.push(invalid(fp, &quantity::text(q), e.to_string()));
-            None
-        }
-        Ok(v) if v < 0.0 => {
-            errs.push(invalid(fp, &quantity::text(q), "must be greater than or equal to 0"));
-            None
-        }
-        Ok(v) => {
-            let integer = name.contains('/') && !name.starts_with("kubernetes.io/");
-            if integer && v.fract() != 0.0 {
-                errs.push(invalid(fp, &quantity::text(q), "must be an integer"));
-            }
-            Some(v)
-        }
-    }
-}
-
 fn validate_probe(probe: &Value, path: &str) -> Errs {
     let mut errs = validate_handler(probe, path, false);
-    for f in ["initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"] {
+    for f in [
+        "initialDelaySeconds",
+        "timeoutSeconds",
+        "periodSeconds",
+        "successThreshold",
+        "failureThreshold",
+    ] {
         nonneg(probe, f, path, &mut errs);
     }
     if let Some(t) = int(probe, "terminationGracePeriodSeconds")
         && t <= 0
     {
-        errs.push(invalid_int(at(path, "terminationGracePeriodSeconds"), t, "must be greater than 0"));
+        errs.push(invalid_int(
+            at(path, "terminationGracePeriodSeconds"),
+            t,
+            "must be greater than 0",
+        ));
     }
     errs
 }
@@ -437,7 +412,11 @@ fn validate_handler(h: &Value, path: &str, lifecycle: bool) -> Errs {
                 if let Some(sec) = int(v, "seconds")
                     && sec < 0
                 {
-                    errs.push(invalid_int(at(&p, "seconds"), sec, "must be non-negative integer"));
+                    errs.push(invalid_int(
+                        at(&p, "seconds"),
+                        sec,
+                        "must be non-negative integer",
+                    ));
                 }
             }
             _ => {}
@@ -473,21 +452,32 @@ mod tests {
     fn run(c: Value) -> Vec<String> {
         let vols = HashSet::from(["data".to_string()]);
         let mut seen = HashSet::new();
-        validate_containers(&[c], ContainerKind::Regular, &vols, &mut seen, "spec.containers")
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        validate_containers(
+            &[c],
+            ContainerKind::Regular,
+            &vols,
+            &mut seen,
+            "spec.containers",
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect()
     }
 
     #[test]
     fn image_required_and_ports() {
-        let e = run(json!({"name": "web", "ports": [{"containerPort": 80, "protocol": "TCP", "name": "http"},
-            {"containerPort": 81, "protocol": "XTP", "name": "http"}]}));
-        assert_eq!(e, vec![
-            "spec.containers[0].image: Required value",
-            "spec.containers[0].ports[1].name: Duplicate value: \"http\"",
-            "spec.containers[0].ports[1].protocol: Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
-        ]);
+        let e = run(
+            json!({"name": "web", "ports": [{"containerPort": 80, "protocol": "TCP", "name": "http"},
+            {"containerPort": 81, "protocol": "XTP", "name": "http"}]}),
+        );
+        assert_eq!(
+            e,
+            vec![
+                "spec.containers[0].image: Required value",
+                "spec.containers[0].ports[1].name: Duplicate value: \"http\"",
+                "spec.containers[0].ports[1].protocol: Unsupported value: \"XTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+            ]
+        );
     }
 
     #[test]
@@ -496,23 +486,34 @@ mod tests {
             "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "2", "memory": "abc"}},
             "readinessProbe": {"failureThreshold": -1},
             "volumeMounts": [{"name": "data", "mountPath": "/d"}]}));
-        assert_eq!(e, vec![
-            "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1",
-            "spec.containers[0].resources.requests[memory]: Invalid value: \"abc\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
-            "spec.containers[0].readinessProbe: Required value: must specify a handler type",
-            "spec.containers[0].readinessProbe.failureThreshold: Invalid value: -1: must be greater than or equal to 0",
-        ]);
+        assert_eq!(
+            e,
+            vec![
+                "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1",
+                "spec.containers[0].resources.requests[memory]: Invalid value: \"abc\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+                "spec.containers[0].readinessProbe: Required value: must specify a handler type",
+                "spec.containers[0].readinessProbe.failureThreshold: Invalid value: -1: must be greater than or equal to 0",
+            ]
+        );
     }
 
     #[test]
     fn env_and_mounts() {
-        let e = run(json!({"name": "web", "image": "nginx", "env": [{"name": ""}, {"name": "A", "valueFrom": {}}],
-            "volumeMounts": [{"name": "nope", "mountPath": "/d"}]}));
-        let fields: Vec<&str> = e.iter().map(|s| s.split(':').next().unwrap_or("")).collect();
-        assert_eq!(fields, vec![
-            "spec.containers[0].env[0].name",
-            "spec.containers[0].env[1].valueFrom",
-            "spec.containers[0].volumeMounts[0].name",
-        ]);
+        let e = run(
+            json!({"name": "web", "image": "nginx", "env": [{"name": ""}, {"name": "A", "valueFrom": {}}],
+            "volumeMounts": [{"name": "nope", "mountPath": "/d"}]}),
+        );
+        let fields: Vec<&str> = e
+            .iter()
+            .map(|s| s.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                "spec.containers[0].env[0].name",
+                "spec.containers[0].env[1].valueFrom",
+                "spec.containers[0].volumeMounts[0].name",
+            ]
+        );
     }
 }

@@ -11,13 +11,27 @@ struct Bounds {
     names: &'static [&'static str],
 }
 
-const MINUTE: Bounds = Bounds { min: 0, max: 59, names: &[] };
-const HOUR: Bounds = Bounds { min: 0, max: 23, names: &[] };
-const DOM: Bounds = Bounds { min: 1, max: 31, names: &[] };
+const MINUTE: Bounds = Bounds {
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOUR: Bounds = Bounds {
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DOM: Bounds = Bounds {
+    min: 1,
+    max: 31,
+    names: &[],
+};
 const MONTH: Bounds = Bounds {
     min: 1,
     max: 12,
-    names: &["", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+    names: &[
+        "", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ],
 };
 const DOW: Bounds = Bounds {
     min: 0,
@@ -58,7 +72,9 @@ pub fn parse_standard(spec: &str) -> Result<(), CronError> {
 
 fn parse_descriptor(d: &str) -> Result<(), CronError> {
     match d {
-        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => Ok(()),
+        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => {
+            Ok(())
+        }
         _ => match d.strip_prefix("@every ") {
             Some(dur) if valid_duration(dur) => Ok(()),
             Some(dur) => Err(CronError(format!(
@@ -80,7 +96,9 @@ fn valid_duration(s: &str) -> bool {
         return false;
     }
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if n == 0 {
             return false;
         }
@@ -98,7 +116,10 @@ fn valid_duration(s: &str) -> bool {
 
 fn must_parse_int(expr: &str) -> Result<u32, CronError> {
     let n: i64 = expr.parse().map_err(|_| {
-        let why = if expr.trim_start_matches(['-', '+']).bytes().all(|c| c.is_ascii_digit())
+        let why = if expr
+            .trim_start_matches(['-', '+'])
+            .bytes()
+            .all(|c| c.is_ascii_digit())
             && !expr.trim_start_matches(['-', '+']).is_empty()
         {
             "value out of range"
@@ -110,7 +131,9 @@ fn must_parse_int(expr: &str) -> Result<u32, CronError> {
         ))
     })?;
     if n < 0 {
-        return Err(CronError(format!("negative number ({n}) not allowed: {expr}")));
+        return Err(CronError(format!(
+            "negative number ({n}) not allowed: {expr}"
+        )));
     }
     u32::try_from(n).map_err(|_| CronError(format!("end of range ({n}) above maximum: {expr}")))
 }
@@ -167,7 +190,9 @@ fn parse_range(expr: &str, b: &Bounds) -> Result<(), CronError> {
         )));
     }
     if step == 0 {
-        return Err(CronError(format!("step of range should be a positive number: {expr}")));
+        return Err(CronError(format!(
+            "step of range should be a positive number: {expr}"
+        )));
     }
     Ok(())
 }
@@ -190,17 +215,45 @@ mod tests {
 
     #[test]
     fn standard() {
-        for ok in ["*/5 * * * *", "0 0 * * 0", "0 12 1-15 jan,Feb mon-fri", "@hourly", "@every 1h30m", "0 0 ? * *"] {
+        for ok in [
+            "*/5 * * * *",
+            "0 0 * * 0",
+            "0 12 1-15 jan,Feb mon-fri",
+            "@hourly",
+            "@every 1h30m",
+            "0 0 ? * *",
+        ] {
             assert_eq!(parse_standard(ok), Ok(()), "{ok}");
         }
         let err = |s: &str| parse_standard(s).map_err(|e| e.to_string()).err();
-        assert_eq!(err("foo").as_deref(), Some("expected exactly 5 fields, found 1: [foo]"));
-        assert_eq!(err("60 * * * *").as_deref(), Some("end of range (60) above maximum (59): 60"));
-        assert_eq!(err("@often").as_deref(), Some("unrecognized descriptor: @often"));
-        assert_eq!(err("5-3 * * * *").as_deref(), Some("beginning of range (5) beyond end of range (3): 5-3"));
-        assert_eq!(err("x * * * *").as_deref(), Some("failed to parse int from x: strconv.Atoi: parsing \"x\": invalid syntax"));
-        assert_eq!(err("* * 0 * *").as_deref(), Some("beginning of range (0) below minimum (1): 0"));
-        assert_eq!(err("*/0 * * * *").as_deref(), Some("step of range should be a positive number: */0"));
+        assert_eq!(
+            err("foo").as_deref(),
+            Some("expected exactly 5 fields, found 1: [foo]")
+        );
+        assert_eq!(
+            err("60 * * * *").as_deref(),
+            Some("end of range (60) above maximum (59): 60")
+        );
+        assert_eq!(
+            err("@often").as_deref(),
+            Some("unrecognized descriptor: @often")
+        );
+        assert_eq!(
+            err("5-3 * * * *").as_deref(),
+            Some("beginning of range (5) beyond end of range (3): 5-3")
+        );
+        assert_eq!(
+            err("x * * * *").as_deref(),
+            Some("failed to parse int from x: strconv.Atoi: parsing \"x\": invalid syntax")
+        );
+        assert_eq!(
+            err("* * 0 * *").as_deref(),
+            Some("beginning of range (0) below minimum (1): 0")
+        );
+        assert_eq!(
+            err("*/0 * * * *").as_deref(),
+            Some("step of range should be a positive number: */0")
+        );
     }
 
     proptest! {

@@ -4,6 +4,8 @@
 //! [`validate_status_update`] with decoded, defaulted objects; each returns
 //! upstream-shaped field errors (empty when the object is valid).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod apps;
 mod batch;
 mod config;
@@ -18,6 +20,7 @@ mod pod_update;
 mod policy;
 pub mod quantity;
 mod rbac;
+mod resources;
 mod scheduling;
 mod selector;
 mod service;
@@ -68,8 +71,16 @@ pub fn name_rule(info: &ResourceInfo) -> NameRule {
             NameRule::PathSegment
         }
         (
-            "" | "apps" | "batch" | "coordination.k8s.io" | "discovery.k8s.io" | "events.k8s.io"
-            | "networking.k8s.io" | "policy" | "scheduling.k8s.io" | "storage.k8s.io",
+            ""
+            | "apps"
+            | "batch"
+            | "coordination.k8s.io"
+            | "discovery.k8s.io"
+            | "events.k8s.io"
+            | "networking.k8s.io"
+            | "policy"
+            | "scheduling.k8s.io"
+            | "storage.k8s.io",
             _,
         ) => NameRule::Dns1123Subdomain,
         _ => NameRule::Any,
@@ -120,9 +131,10 @@ fn validate_kind(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Errs 
 fn validate_status(info: &ResourceInfo, new: &Value, old: &Value) -> Errs {
     match (info.group, info.kind) {
         ("", "Pod") => pod_update::validate_pod_status(new, old),
-        ("apps" | "", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "ReplicationController") => {
-            apps::validate_workload_status(new)
-        }
+        (
+            "apps" | "",
+            "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "ReplicationController",
+        ) => apps::validate_workload_status(new),
         ("batch", "Job") => batch::validate_job_status(new),
         _ => Errs::new(),
     }

@@ -13,11 +13,18 @@ pub fn validate_object_meta(meta: &Value, namespaced: bool, name_fn: NameRule, p
     let mut errs = Errs::new();
     let gen_name = se(meta, "generateName");
     if !gen_name.is_empty() {
-        errs.extend(each(&at(path, "generateName"), gen_name, name_fn.check(gen_name, true)));
+        errs.extend(each(
+            &at(path, "generateName"),
+            gen_name,
+            name_fn.check(gen_name, true),
+        ));
     }
     let name = se(meta, "name");
     if name.is_empty() {
-        errs.push(required(at(path, "name"), "name or generateName is required"));
+        errs.push(required(
+            at(path, "name"),
+            "name or generateName is required",
+        ));
     } else {
         errs.extend(each(&at(path, "name"), name, name_fn.check(name, false)));
     }
@@ -39,9 +46,18 @@ fn meta_common(meta: &Value, namespaced: bool, path: &str) -> Errs {
     }
     nonneg(meta, "generation", path, &mut errs);
     errs.extend(validate_labels(get(meta, "labels"), &at(path, "labels")));
-    errs.extend(validate_annotations(get(meta, "annotations"), &at(path, "annotations")));
-    errs.extend(validate_owner_references(arr(meta, "ownerReferences"), &at(path, "ownerReferences")));
-    errs.extend(validate_finalizers(arr(meta, "finalizers"), &at(path, "finalizers")));
+    errs.extend(validate_annotations(
+        get(meta, "annotations"),
+        &at(path, "annotations"),
+    ));
+    errs.extend(validate_owner_references(
+        arr(meta, "ownerReferences"),
+        &at(path, "ownerReferences"),
+    ));
+    errs.extend(validate_finalizers(
+        arr(meta, "finalizers"),
+        &at(path, "finalizers"),
+    ));
     errs
 }
 
@@ -83,7 +99,11 @@ fn validate_owner_references(refs: &[Value], path: &str) -> Errs {
         let api_version = se(r, "apiVersion");
         let version = api_version.rsplit('/').next().unwrap_or("");
         if version.is_empty() {
-            errs.push(invalid(at(path, "apiVersion"), api_version, "version must not be empty"));
+            errs.push(invalid(
+                at(path, "apiVersion"),
+                api_version,
+                "version must not be empty",
+            ));
         }
         for f in ["kind", "name", "uid"] {
             if se(r, f).is_empty() {
@@ -91,7 +111,11 @@ fn validate_owner_references(refs: &[Value], path: &str) -> Errs {
             }
         }
         if api_version == "v1" && se(r, "kind") == "Event" {
-            errs.push(invalid_val(path, r, "/v1, Kind=Event is disallowed from being an owner"));
+            errs.push(invalid_val(
+                path,
+                r,
+                "/v1, Kind=Event is disallowed from being an owner",
+            ));
         }
         if flag(r, "controller") {
             let cur = format!("{}/{}", se(r, "kind"), se(r, "name"));
@@ -149,7 +173,11 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, path: &str) -> Errs
     if let (Some(n), Some(o)) = (int(new, "generation"), int(old, "generation"))
         && n < o
     {
-        errs.push(invalid_int(at(path, "generation"), n, "must not be decremented"));
+        errs.push(invalid_int(
+            at(path, "generation"),
+            n,
+            "must not be decremented",
+        ));
     }
     for f in [
         "name",
@@ -162,9 +190,18 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, path: &str) -> Errs
         immutable(new, old, f, path, &mut errs);
     }
     errs.extend(validate_labels(get(new, "labels"), &at(path, "labels")));
-    errs.extend(validate_annotations(get(new, "annotations"), &at(path, "annotations")));
-    errs.extend(validate_owner_references(arr(new, "ownerReferences"), &at(path, "ownerReferences")));
-    errs.extend(validate_finalizers(arr(new, "finalizers"), &at(path, "finalizers")));
+    errs.extend(validate_annotations(
+        get(new, "annotations"),
+        &at(path, "annotations"),
+    ));
+    errs.extend(validate_owner_references(
+        arr(new, "ownerReferences"),
+        &at(path, "ownerReferences"),
+    ));
+    errs.extend(validate_finalizers(
+        arr(new, "finalizers"),
+        &at(path, "finalizers"),
+    ));
     errs
 }
 
@@ -180,13 +217,28 @@ mod tests {
     #[test]
     fn bad_name() {
         let m = json!({"name": "Bad_Name", "namespace": "default"});
-        let e = msgs(validate_object_meta(&m, true, NameRule::Dns1123Subdomain, "metadata"));
-        assert_eq!(e, vec!["metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]);
+        let e = msgs(validate_object_meta(
+            &m,
+            true,
+            NameRule::Dns1123Subdomain,
+            "metadata",
+        ));
+        assert_eq!(
+            e,
+            vec![
+                "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            ]
+        );
     }
 
     #[test]
     fn missing_name_and_namespace() {
-        let e = msgs(validate_object_meta(&json!({}), true, NameRule::Dns1123Subdomain, "metadata"));
+        let e = msgs(validate_object_meta(
+            &json!({}),
+            true,
+            NameRule::Dns1123Subdomain,
+            "metadata",
+        ));
         assert_eq!(
             e,
             vec![
@@ -194,8 +246,16 @@ mod tests {
                 "metadata.namespace: Required value"
             ]
         );
-        let e = msgs(validate_object_meta(&json!({"name": "a", "namespace": "x"}), false, NameRule::Dns1123Label, "metadata"));
-        assert_eq!(e, vec!["metadata.namespace: Forbidden: not allowed on this type"]);
+        let e = msgs(validate_object_meta(
+            &json!({"name": "a", "namespace": "x"}),
+            false,
+            NameRule::Dns1123Label,
+            "metadata",
+        ));
+        assert_eq!(
+            e,
+            vec!["metadata.namespace: Forbidden: not allowed on this type"]
+        );
     }
 
     #[test]
@@ -207,7 +267,12 @@ mod tests {
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            vec!["metadata.labels", "metadata.labels", "metadata.ownerReferences.name", "metadata.finalizers"]
+            vec![
+                "metadata.labels",
+                "metadata.labels",
+                "metadata.ownerReferences.name",
+                "metadata.finalizers"
+            ]
         );
     }
 
@@ -215,7 +280,15 @@ mod tests {
     fn annotations_size() {
         let big = "x".repeat(TOTAL_ANNOTATION_SIZE);
         let m = json!({"name": "a", "annotations": {"k": big}});
-        let e = msgs(validate_object_meta(&m, false, NameRule::Dns1123Subdomain, "metadata"));
-        assert_eq!(e, vec!["metadata.annotations: Too long: must have at most 262144 bytes"]);
+        let e = msgs(validate_object_meta(
+            &m,
+            false,
+            NameRule::Dns1123Subdomain,
+            "metadata",
+        ));
+        assert_eq!(
+            e,
+            vec!["metadata.annotations: Too long: must have at most 262144 bytes"]
+        );
     }
 }

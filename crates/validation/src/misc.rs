@@ -71,7 +71,12 @@ pub fn validate_node(obj: &Value, old: Option<&Value>) -> Errs {
         if !seen.insert((k, effect)) {
             errs.push(duplicate_raw(
                 "spec.taints",
-                format!("core.Taint{{Key:{}, Value:{}, Effect:{}, TimeAdded:<nil>}}", quote(k), quote(v), quote(effect)),
+                format!(
+                    "core.Taint{{Key:{}, Value:{}, Effect:{}, TimeAdded:<nil>}}",
+                    quote(k),
+                    quote(v),
+                    quote(effect)
+                ),
             ));
         }
     }
@@ -79,11 +84,17 @@ pub fn validate_node(obj: &Value, old: Option<&Value>) -> Errs {
         let os = get(old, "spec");
         let old_cidrs = arr(os, "podCIDRs");
         if !old_cidrs.is_empty() && arr(spec, "podCIDRs") != old_cidrs {
-            errs.push(forbidden("spec.podCIDRs", "node updates may not change podCIDR except from \"\" to valid"));
+            errs.push(forbidden(
+                "spec.podCIDRs",
+                "node updates may not change podCIDR except from \"\" to valid",
+            ));
         }
         let old_pid = se(os, "providerID");
         if !old_pid.is_empty() && se(spec, "providerID") != old_pid {
-            errs.push(forbidden("spec.providerID", "node updates may not change providerID except from \"\" to valid"));
+            errs.push(forbidden(
+                "spec.providerID",
+                "node updates may not change providerID except from \"\" to valid",
+            ));
         }
     }
     errs
@@ -100,7 +111,11 @@ pub fn validate_event(obj: &Value, _old: Option<&Value>) -> Errs {
     };
     let target_ns = se(target, "namespace");
     if !target_ns.is_empty() && target_ns != ns {
-        errs.push(invalid(at(field, "namespace"), target_ns, "does not match event.namespace"));
+        errs.push(invalid(
+            at(field, "namespace"),
+            target_ns,
+            "does not match event.namespace",
+        ));
     }
     if let Some(t) = s(obj, "type")
         && !t.is_empty()
@@ -124,7 +139,11 @@ pub fn validate_lease(obj: &Value, _old: Option<&Value>) -> Errs {
     if let Some(d) = int(spec, "leaseDurationSeconds")
         && d <= 0
     {
-        errs.push(invalid_int("spec.leaseDurationSeconds", d, "must be greater than 0"));
+        errs.push(invalid_int(
+            "spec.leaseDurationSeconds",
+            d,
+            "must be greater than 0",
+        ));
     }
     nonneg(spec, "leaseTransitions", "spec", &mut errs);
     errs
@@ -138,18 +157,32 @@ mod tests {
     #[test]
     fn node_taints() {
         let n = json!({"spec": {"taints": [{"key": "k", "effect": "Bad"}, {"key": "", "effect": "NoSchedule"}]}});
-        let e: Vec<String> = validate_node(&n, None).iter().map(ToString::to_string).collect();
-        assert_eq!(e, vec![
-            "spec.taints[0].effect: Unsupported value: \"Bad\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
-            "spec.taints[1].key: Required value",
-        ]);
+        let e: Vec<String> = validate_node(&n, None)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            e,
+            vec![
+                "spec.taints[0].effect: Unsupported value: \"Bad\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
+                "spec.taints[1].key: Required value",
+            ]
+        );
     }
 
     #[test]
     fn events_and_leases() {
         let ev = json!({"metadata": {"namespace": "a"}, "involvedObject": {"namespace": "b"}});
-        assert_eq!(validate_event(&ev, None)[0].to_string(), "involvedObject.namespace: Invalid value: \"b\": does not match event.namespace");
-        assert_eq!(validate_lease(&json!({"spec": {"leaseDurationSeconds": 0}}), None).len(), 1);
-        assert!(validate_namespace(&json!({"spec": {"finalizers": ["kubernetes"]}}), None).is_empty());
+        assert_eq!(
+            validate_event(&ev, None)[0].to_string(),
+            "involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"
+        );
+        assert_eq!(
+            validate_lease(&json!({"spec": {"leaseDurationSeconds": 0}}), None).len(),
+            1
+        );
+        assert!(
+            validate_namespace(&json!({"spec": {"finalizers": ["kubernetes"]}}), None).is_empty()
+        );
     }
 }

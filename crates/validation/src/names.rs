@@ -14,7 +14,8 @@ const QUALIFIED_NAME_MSG: &str = "must consist of alphanumeric characters, '-', 
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_KEY_MSG: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const C_IDENT_FMT: &str = "[A-Za-z_][A-Za-z0-9_]*";
 const C_IDENT_MSG: &str = "a valid C identifier must start with alphabetic character or '_', followed by a string of alphanumeric characters or '_'";
 
@@ -230,7 +231,9 @@ pub fn is_env_var_name(v: &str) -> Vec<String> {
     if v.is_empty() {
         errs.push("environment variable name must be non-empty".to_string());
     }
-    if v.chars().any(|c| !c.is_ascii() || c.is_ascii_control() || c == '=') {
+    if v.chars()
+        .any(|c| !c.is_ascii() || c.is_ascii_control() || c == '=')
+    {
         errs.push(
             "a valid environment variable name must consist only of printable ASCII characters other than '='"
                 .to_string(),
@@ -249,7 +252,11 @@ pub fn is_c_identifier(v: &str) -> Vec<String> {
     if ok {
         Vec::new()
     } else {
-        vec![regex_msg(C_IDENT_MSG, C_IDENT_FMT, &["my_name", "MY_NAME", "MyName"])]
+        vec![regex_msg(
+            C_IDENT_MSG,
+            C_IDENT_FMT,
+            &["my_name", "MY_NAME", "MyName"],
+        )]
     }
 }
 
@@ -328,7 +335,11 @@ impl NameRule {
     /// Checks `name`; with `prefix` it is a generateName (a trailing dash is allowed).
     pub fn check(self, name: &str, prefix: bool) -> Vec<String> {
         let masked;
-        let name = if prefix && matches!(self, Self::Dns1123Subdomain | Self::Dns1123Label | Self::Dns1035Label) {
+        let name = if prefix
+            && matches!(
+                self,
+                Self::Dns1123Subdomain | Self::Dns1123Label | Self::Dns1035Label
+            ) {
             masked = mask_trailing_dash(name);
             masked.as_str()
         } else {
@@ -367,11 +378,16 @@ mod tests {
         assert!(is_dns1123_subdomain("example.com").is_empty());
         assert_eq!(
             is_dns1123_subdomain("Bad_Name"),
-            vec!["a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]
+            vec![
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+            ]
         );
         assert!(!is_dns1123_subdomain("a..b").is_empty());
         assert!(!is_dns1123_subdomain("").is_empty());
-        assert_eq!(is_dns1123_subdomain(&"a".repeat(254))[0], "must be no more than 253 characters");
+        assert_eq!(
+            is_dns1123_subdomain(&"a".repeat(254))[0],
+            "must be no more than 253 characters"
+        );
     }
 
     #[test]
@@ -380,7 +396,9 @@ mod tests {
         assert_eq!(is_dns1123_label("a.b"), vec!["must not contain dots"]);
         assert_eq!(
             is_dns1123_label("-a"),
-            vec!["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"]
+            vec![
+                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+            ]
         );
         assert!(is_dns1035_label("abc-123").is_empty());
         assert_eq!(is_dns1035_label("1abc").len(), 1);
@@ -390,7 +408,10 @@ mod tests {
     fn qualified() {
         assert!(is_qualified_name("app").is_empty());
         assert!(is_qualified_name("example.com/My_Name.x").is_empty());
-        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty"]);
+        assert_eq!(
+            is_qualified_name("/a"),
+            vec!["prefix part must be non-empty"]
+        );
         assert_eq!(
             is_qualified_name("a/"),
             vec![
@@ -410,7 +431,10 @@ mod tests {
         assert_eq!(is_config_map_key(".."), vec!["must not be '..'"]);
         assert!(is_valid_port_name("http").is_empty());
         assert_eq!(is_valid_port_name("80").len(), 1);
-        assert_eq!(is_valid_path_segment_name("a/b"), vec!["may not contain '/'"]);
+        assert_eq!(
+            is_valid_path_segment_name("a/b"),
+            vec!["may not contain '/'"]
+        );
         assert_eq!(is_valid_path_segment_name(".."), vec!["may not be '..'"]);
         assert!(is_valid_percent("25%").is_empty());
         assert!(NameRule::Dns1123Subdomain.check("web-", true).is_empty());

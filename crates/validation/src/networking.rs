@@ -31,7 +31,11 @@ fn validate_backend(b: &Value, path: &str) -> Errs {
     let svc = b.get("service").filter(|v| !v.is_null());
     let res = has(b, "resource");
     if svc.is_some() && res {
-        errs.push(invalid(path, "", "cannot set both resource and service backends"));
+        errs.push(invalid(
+            path,
+            "",
+            "cannot set both resource and service backends",
+        ));
         return errs;
     }
     if let Some(svc) = svc {
@@ -47,7 +51,9 @@ fn validate_backend(b: &Value, path: &str) -> Errs {
         let pname = se(port, "name");
         let pnum = int(port, "number").unwrap_or(0);
         match (pname.is_empty(), pnum == 0) {
-            (false, false) => errs.push(invalid(&pp, "", "cannot set both port name & port number")),
+            (false, false) => {
+                errs.push(invalid(&pp, "", "cannot set both port name & port number"))
+            }
             (false, true) => errs.extend(each(&at(&pp, "name"), pname, is_valid_port_name(pname))),
             (true, false) => {
                 if !(1..=65535).contains(&pnum) {
@@ -74,12 +80,20 @@ fn validate_http_path(p: &Value, path: &str) -> Errs {
             }
             for bad in ["//", "/./", "/../", "%2f", "%2F"] {
                 if value.contains(bad) {
-                    errs.push(invalid(at(path, "path"), value, format!("must not contain '{bad}'")));
+                    errs.push(invalid(
+                        at(path, "path"),
+                        value,
+                        format!("must not contain '{bad}'"),
+                    ));
                 }
             }
             for bad in ["/..", "/."] {
                 if value.ends_with(bad) {
-                    errs.push(invalid(at(path, "path"), value, format!("cannot end with '{bad}'")));
+                    errs.push(invalid(
+                        at(path, "path"),
+                        value,
+                        format!("cannot end with '{bad}'"),
+                    ));
                 }
             }
         }
@@ -171,11 +185,12 @@ pub fn validate_ingress_class(obj: &Value, old: Option<&Value>) -> Errs {
 }
 
 fn is_cidr(s: &str) -> bool {
-    s.split_once('/').is_some_and(|(ip, bits)| match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(_)) => bits.parse::<u8>().is_ok_and(|b| b <= 32),
-        Ok(std::net::IpAddr::V6(_)) => bits.parse::<u8>().is_ok_and(|b| b <= 128),
-        Err(_) => false,
-    })
+    s.split_once('/')
+        .is_some_and(|(ip, bits)| match ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => bits.parse::<u8>().is_ok_and(|b| b <= 32),
+            Ok(std::net::IpAddr::V6(_)) => bits.parse::<u8>().is_ok_and(|b| b <= 128),
+            Err(_) => false,
+        })
 }
 
 fn validate_np_ports(ports: &[Value], path: &str) -> Errs {
@@ -185,7 +200,11 @@ fn validate_np_ports(ports: &[Value], path: &str) -> Errs {
         if let Some(pr) = s(p, "protocol")
             && !matches!(pr, "TCP" | "UDP" | "SCTP")
         {
-            errs.push(not_supported(at(&pp, "protocol"), pr, &["TCP", "UDP", "SCTP"]));
+            errs.push(not_supported(
+                at(&pp, "protocol"),
+                pr,
+                &["TCP", "UDP", "SCTP"],
+            ));
         }
         let port = get(p, "port");
         if !port.is_null() {
@@ -193,9 +212,16 @@ fn validate_np_ports(ports: &[Value], path: &str) -> Errs {
         }
         if let Some(end) = int(p, "endPort") {
             match port.as_i64() {
-                None => errs.push(required(at(&pp, "port"), "must be specified when `endPort` is specified")),
+                None => errs.push(required(
+                    at(&pp, "port"),
+                    "must be specified when `endPort` is specified",
+                )),
                 Some(start) if end < start => {
-                    errs.push(invalid_int(at(&pp, "endPort"), end, "must be greater than or equal to `port`"));
+                    errs.push(invalid_int(
+                        at(&pp, "endPort"),
+                        end,
+                        "must be greater than or equal to `port`",
+                    ));
                 }
                 Some(_) => {}
             }
@@ -208,12 +234,18 @@ fn validate_peers(peers: &[Value], path: &str) -> Errs {
     let mut errs = Errs::new();
     for (i, peer) in peers.iter().enumerate() {
         let pp = idx(path, i);
-        let n = ["podSelector", "namespaceSelector", "ipBlock"].iter().filter(|k| has(peer, k)).count();
+        let n = ["podSelector", "namespaceSelector", "ipBlock"]
+            .iter()
+            .filter(|k| has(peer, k))
+            .count();
         let ip_block = peer.get("ipBlock").filter(|v| !v.is_null());
         if n == 0 {
             errs.push(required(&pp, "must specify a peer"));
         } else if ip_block.is_some() && n > 1 {
-            errs.push(forbidden(&pp, "may not specify both ipBlock and another peer"));
+            errs.push(forbidden(
+                &pp,
+                "may not specify both ipBlock and another peer",
+            ));
         }
         for sel in ["podSelector", "namespaceSelector"] {
             if let Some(s) = peer.get(sel).filter(|v| !v.is_null()) {
@@ -226,12 +258,20 @@ fn validate_peers(peers: &[Value], path: &str) -> Errs {
             if cidr.is_empty() {
                 errs.push(required(at(&bp, "cidr"), ""));
             } else if !is_cidr(cidr) {
-                errs.push(invalid(at(&bp, "cidr"), cidr, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"));
+                errs.push(invalid(
+                    at(&bp, "cidr"),
+                    cidr,
+                    "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+                ));
             }
             for (j, e) in arr(b, "except").iter().enumerate() {
                 let e = e.as_str().unwrap_or("");
                 if !is_cidr(e) {
-                    errs.push(invalid(idx(&at(&bp, "except"), j), e, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"));
+                    errs.push(invalid(
+                        idx(&at(&bp, "except"), j),
+                        e,
+                        "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+                    ));
                 }
             }
         }
@@ -254,15 +294,22 @@ pub fn validate_network_policy(obj: &Value, _old: Option<&Value>) -> Errs {
     for (i, t) in types.iter().enumerate() {
         let t = t.as_str().unwrap_or("");
         if !matches!(t, "Ingress" | "Egress") {
-            errs.push(not_supported(idx("spec.policyTypes", i), t, &["Ingress", "Egress"]));
+            errs.push(not_supported(
+                idx("spec.policyTypes", i),
+                t,
+                &["Ingress", "Egress"],
+            ));
         }
     }
     if types.len() > 2 {
-        errs.push(invalid_val("spec.policyTypes", get(spec, "policyTypes"), "may not specify more than two policyTypes"));
+        errs.push(invalid_val(
+            "spec.policyTypes",
+            get(spec, "policyTypes"),
+            "may not specify more than two policyTypes",
+        ));
     }
     errs
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -275,24 +322,33 @@ mod tests {
 
     #[test]
     fn ingress() {
-        assert_eq!(msgs(validate_ingress(&json!({"spec": {}}), None)), vec![
-            "spec: Invalid value: []networking.IngressRule(nil): either `defaultBackend` or `rules` must be specified",
-        ]);
+        assert_eq!(
+            msgs(validate_ingress(&json!({"spec": {}}), None)),
+            vec![
+                "spec: Invalid value: []networking.IngressRule(nil): either `defaultBackend` or `rules` must be specified",
+            ]
+        );
         let ing = json!({"spec": {"rules": [{"host": "example.com", "http": {"paths": [
             {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"number": 80}}}},
             {"path": "x", "pathType": "Exact", "backend": {"service": {"name": "web", "port": {}}}}]}}]}});
-        assert_eq!(msgs(validate_ingress(&ing, None)), vec![
-            "spec.rules[0].http.paths[1].path: Invalid value: \"x\": must be an absolute path",
-            "spec.rules[0].http.paths[1].backend.service.port: Required value: port name or number is required",
-        ]);
+        assert_eq!(
+            msgs(validate_ingress(&ing, None)),
+            vec![
+                "spec.rules[0].http.paths[1].path: Invalid value: \"x\": must be an absolute path",
+                "spec.rules[0].http.paths[1].backend.service.port: Required value: port name or number is required",
+            ]
+        );
     }
 
     #[test]
     fn network_policy() {
         let np = json!({"spec": {"podSelector": {}, "ingress": [{"from": [{}], "ports": [{"protocol": "ICMP"}]}]}});
-        assert_eq!(msgs(validate_network_policy(&np, None)), vec![
-            "spec.ingress[0].ports[0].protocol: Unsupported value: \"ICMP\": supported values: \"TCP\", \"UDP\", \"SCTP\"",
-            "spec.ingress[0].from[0]: Required value: must specify a peer",
-        ]);
+        assert_eq!(
+            msgs(validate_network_policy(&np, None)),
+            vec![
+                "spec.ingress[0].ports[0].protocol: Unsupported value: \"ICMP\": supported values: \"TCP\", \"UDP\", \"SCTP\"",
+                "spec.ingress[0].from[0]: Required value: must specify a peer",
+            ]
+        );
     }
 }

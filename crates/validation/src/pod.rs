@@ -32,7 +32,10 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Errs {
         &at(path, "initContainers"),
     ));
     errs.extend(validate_host_network(spec, path));
-    errs.extend(validate_host_port_conflicts(arr(spec, "containers"), &at(path, "containers")));
+    errs.extend(validate_host_port_conflicts(
+        arr(spec, "containers"),
+        &at(path, "containers"),
+    ));
     match se(spec, "restartPolicy") {
         "" => errs.push(required(at(path, "restartPolicy"), "")),
         "Always" | "OnFailure" | "Never" => {}
@@ -43,9 +46,15 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Errs {
         )),
     }
     errs.extend(validate_dns(spec, path));
-    errs.extend(validate_labels(get(spec, "nodeSelector"), &at(path, "nodeSelector")));
+    errs.extend(validate_labels(
+        get(spec, "nodeSelector"),
+        &at(path, "nodeSelector"),
+    ));
     for (f, check) in [
-        ("serviceAccountName", is_dns1123_subdomain as fn(&str) -> Vec<String>),
+        (
+            "serviceAccountName",
+            is_dns1123_subdomain as fn(&str) -> Vec<String>,
+        ),
         ("nodeName", is_dns1123_subdomain),
         ("priorityClassName", is_dns1123_subdomain),
         ("runtimeClassName", is_dns1123_subdomain),
@@ -60,9 +69,16 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Errs {
     if let Some(ads) = int(spec, "activeDeadlineSeconds")
         && !(1..=MAX_INT32).contains(&ads)
     {
-        errs.push(invalid_int(at(path, "activeDeadlineSeconds"), ads, range_msg(1, MAX_INT32)));
+        errs.push(invalid_int(
+            at(path, "activeDeadlineSeconds"),
+            ads,
+            range_msg(1, MAX_INT32),
+        ));
     }
-    errs.extend(validate_tolerations(arr(spec, "tolerations"), &at(path, "tolerations")));
+    errs.extend(validate_tolerations(
+        arr(spec, "tolerations"),
+        &at(path, "tolerations"),
+    ));
     if let Some(aff) = spec.get("affinity").filter(|v| !v.is_null()) {
         errs.extend(validate_affinity(aff, &at(path, "affinity")));
     }
@@ -72,18 +88,32 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Errs {
     ));
     for (i, g) in arr(spec, "readinessGates").iter().enumerate() {
         let ct = se(g, "conditionType");
-        errs.extend(each(&at(&idx(&at(path, "readinessGates"), i), "conditionType"), ct, is_qualified_name(ct)));
+        errs.extend(each(
+            &at(&idx(&at(path, "readinessGates"), i), "conditionType"),
+            ct,
+            is_qualified_name(ct),
+        ));
     }
     for (i, g) in arr(spec, "schedulingGates").iter().enumerate() {
         let n = se(g, "name");
-        errs.extend(each(&idx(&at(path, "schedulingGates"), i), n, is_qualified_name(n)));
+        errs.extend(each(
+            &idx(&at(path, "schedulingGates"), i),
+            n,
+            is_qualified_name(n),
+        ));
     }
     for (i, ps) in arr(spec, "imagePullSecrets").iter().enumerate() {
         if se(ps, "name").is_empty() {
-            errs.push(required(at(&idx(&at(path, "imagePullSecrets"), i), "name"), ""));
+            errs.push(required(
+                at(&idx(&at(path, "imagePullSecrets"), i), "name"),
+                "",
+            ));
         }
     }
-    errs.extend(validate_security_context(get(spec, "securityContext"), &at(path, "securityContext")));
+    errs.extend(validate_security_context(
+        get(spec, "securityContext"),
+        &at(path, "securityContext"),
+    ));
     errs
 }
 
@@ -103,23 +133,41 @@ fn validate_dns(spec: &Value, path: &str) -> Errs {
     let cp = at(path, "dnsConfig");
     if policy == "None" {
         if cfg.is_null() {
-            errs.push(required(&cp, "must provide `dnsConfig` when `dnsPolicy` is None"));
+            errs.push(required(
+                &cp,
+                "must provide `dnsConfig` when `dnsPolicy` is None",
+            ));
         } else if arr(cfg, "nameservers").is_empty() {
-            errs.push(required(at(&cp, "nameservers"), "must provide at least one DNS nameserver when `dnsPolicy` is None"));
+            errs.push(required(
+                at(&cp, "nameservers"),
+                "must provide at least one DNS nameserver when `dnsPolicy` is None",
+            ));
         }
     }
     let ns = arr(cfg, "nameservers");
     if ns.len() > 3 {
-        errs.push(invalid_val(at(&cp, "nameservers"), get(cfg, "nameservers"), "must not have more than 3 nameservers"));
+        errs.push(invalid_val(
+            at(&cp, "nameservers"),
+            get(cfg, "nameservers"),
+            "must not have more than 3 nameservers",
+        ));
     }
     for (i, n) in ns.iter().enumerate() {
         let n = n.as_str().unwrap_or("");
         if n.parse::<std::net::IpAddr>().is_err() {
-            errs.push(invalid(idx(&at(&cp, "nameservers"), i), n, "must be a valid IP address"));
+            errs.push(invalid(
+                idx(&at(&cp, "nameservers"), i),
+                n,
+                "must be a valid IP address",
+            ));
         }
     }
     if arr(cfg, "searches").len() > 32 {
-        errs.push(invalid_val(at(&cp, "searches"), get(cfg, "searches"), "must not have more than 32 search paths"));
+        errs.push(invalid_val(
+            at(&cp, "searches"),
+            get(cfg, "searches"),
+            "must not have more than 32 search paths",
+        ));
     }
     errs
 }
@@ -183,7 +231,10 @@ fn validate_security_context(sc: &Value, path: &str) -> Errs {
 pub fn validate_pod_template_spec(tpl: &Value, path: &str) -> Errs {
     let meta = get(tpl, "metadata");
     let mut errs = validate_labels(get(meta, "labels"), &at(path, "labels"));
-    errs.extend(validate_annotations(get(meta, "annotations"), &at(path, "annotations")));
+    errs.extend(validate_annotations(
+        get(meta, "annotations"),
+        &at(path, "annotations"),
+    ));
     let spec = get(tpl, "spec");
     errs.extend(validate_pod_spec(spec, &at(path, "spec")));
     if !arr(spec, "ephemeralContainers").is_empty() {
@@ -202,7 +253,10 @@ pub fn validate_pod(obj: &Value, old: Option<&Value>) -> Errs {
     match old {
         None => {
             if !arr(spec, "ephemeralContainers").is_empty() {
-                errs.push(forbidden("spec.ephemeralContainers", "cannot be set on create"));
+                errs.push(forbidden(
+                    "spec.ephemeralContainers",
+                    "cannot be set on create",
+                ));
             }
         }
         Some(old) => errs.extend(crate::pod_update::validate_pod_update(obj, old)),
@@ -244,33 +298,48 @@ mod tests {
 
     #[test]
     fn valid_pod() {
-        let p = pod(json!({"containers": [{"name": "web", "image": "nginx", "terminationMessagePolicy": "File",
+        let p = pod(
+            json!({"containers": [{"name": "web", "image": "nginx", "terminationMessagePolicy": "File",
             "imagePullPolicy": "Always", "ports": [{"containerPort": 80, "protocol": "TCP"}]}],
-            "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"}));
+            "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"}),
+        );
         assert_eq!(msgs(validate_pod(&p, None)), Vec::<String>::new());
     }
 
     #[test]
     fn duplicate_names_and_policies() {
-        let p = pod(json!({"containers": [{"name": "web", "image": "a"}, {"name": "web", "image": "b"}],
+        let p = pod(
+            json!({"containers": [{"name": "web", "image": "a"}, {"name": "web", "image": "b"}],
             "initContainers": [{"name": "web", "image": "c"}],
-            "restartPolicy": "Sometimes", "dnsPolicy": "ClusterFirst"}));
-        assert_eq!(msgs(validate_pod(&p, None)), vec![
-            "spec.containers[1].name: Duplicate value: \"web\"",
-            "spec.initContainers[0].name: Duplicate value: \"web\"",
-            "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
-        ]);
+            "restartPolicy": "Sometimes", "dnsPolicy": "ClusterFirst"}),
+        );
+        assert_eq!(
+            msgs(validate_pod(&p, None)),
+            vec![
+                "spec.containers[1].name: Duplicate value: \"web\"",
+                "spec.initContainers[0].name: Duplicate value: \"web\"",
+                "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+            ]
+        );
     }
 
     #[test]
     fn no_containers_and_host_network() {
         let p = pod(json!({"restartPolicy": "Always", "dnsPolicy": "ClusterFirst"}));
-        assert_eq!(msgs(validate_pod(&p, None)), vec!["spec.containers: Required value"]);
-        let p = pod(json!({"hostNetwork": true, "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
-            "containers": [{"name": "a", "image": "a", "ports": [{"containerPort": 80, "hostPort": 81, "protocol": "TCP"}]}]}));
-        assert_eq!(msgs(validate_pod(&p, None)), vec![
-            "spec.containers[0].ports[0].hostPort: Invalid value: 81: must match `containerPort` when `hostNetwork` is true",
-        ]);
+        assert_eq!(
+            msgs(validate_pod(&p, None)),
+            vec!["spec.containers: Required value"]
+        );
+        let p = pod(
+            json!({"hostNetwork": true, "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+            "containers": [{"name": "a", "image": "a", "ports": [{"containerPort": 80, "hostPort": 81, "protocol": "TCP"}]}]}),
+        );
+        assert_eq!(
+            msgs(validate_pod(&p, None)),
+            vec![
+                "spec.containers[0].ports[0].hostPort: Invalid value: 81: must match `containerPort` when `hostNetwork` is true",
+            ]
+        );
     }
 
     #[test]

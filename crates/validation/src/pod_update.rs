@@ -14,9 +14,16 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Errs {
     let mut errs = Errs::new();
     let (ns, os) = (get(new, "spec"), get(old, "spec"));
     // activeDeadlineSeconds may only be set or decreased.
-    match (int(ns, "activeDeadlineSeconds"), int(os, "activeDeadlineSeconds")) {
+    match (
+        int(ns, "activeDeadlineSeconds"),
+        int(os, "activeDeadlineSeconds"),
+    ) {
         (Some(n), _) if !(0..=MAX_INT32).contains(&n) => {
-            errs.push(invalid_int("spec.activeDeadlineSeconds", n, range_msg(0, MAX_INT32)));
+            errs.push(invalid_int(
+                "spec.activeDeadlineSeconds",
+                n,
+                range_msg(0, MAX_INT32),
+            ));
             return errs;
         }
         (Some(n), Some(o)) if o < n => {
@@ -46,8 +53,14 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Errs {
         }
     }
     let new_gates = arr(ns, "schedulingGates");
-    if new_gates.iter().any(|g| !arr(os, "schedulingGates").contains(g)) {
-        errs.push(forbidden("spec.schedulingGates", "only deletion is allowed, but found new scheduling gate"));
+    if new_gates
+        .iter()
+        .any(|g| !arr(os, "schedulingGates").contains(g))
+    {
+        errs.push(forbidden(
+            "spec.schedulingGates",
+            "only deletion is allowed, but found new scheduling gate",
+        ));
     }
     let munged = munge(ns, os);
     if &munged != os {
@@ -74,7 +87,8 @@ fn same_toleration(a: &Value, b: &Value) -> bool {
 fn munge(new: &Value, old: &Value) -> Value {
     let mut m = new.as_object().cloned().unwrap_or_default();
     for list in ["containers", "initContainers"] {
-        if let (Some(Value::Array(nc)), Some(oc)) = (m.get_mut(list), old.get(list).and_then(Value::as_array))
+        if let (Some(Value::Array(nc)), Some(oc)) =
+            (m.get_mut(list), old.get(list).and_then(Value::as_array))
             && nc.len() == oc.len()
         {
             for (n, o) in nc.iter_mut().zip(oc) {
@@ -186,16 +200,23 @@ mod tests {
     #[test]
     fn tolerations_and_deadline() {
         let mut new = pod("a", 80);
-        new["spec"]["tolerations"] = json!([{"key": "k", "operator": "Exists"}, {"key": "x", "operator": "Exists"}]);
+        new["spec"]["tolerations"] =
+            json!([{"key": "k", "operator": "Exists"}, {"key": "x", "operator": "Exists"}]);
         assert!(validate_pod_update(&new, &pod("a", 80)).is_empty());
         new["spec"]["tolerations"] = json!([]);
         let e = validate_pod_update(&new, &pod("a", 80));
-        assert_eq!(e[0].to_string(), "spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds");
+        assert_eq!(
+            e[0].to_string(),
+            "spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds"
+        );
         let mut old = pod("a", 80);
         old["spec"]["activeDeadlineSeconds"] = json!(10);
         let mut new = old.clone();
         new["spec"]["activeDeadlineSeconds"] = json!(20);
-        assert_eq!(validate_pod_update(&new, &old)[0].to_string(), "spec.activeDeadlineSeconds: Invalid value: 20: must be less than or equal to previous value");
+        assert_eq!(
+            validate_pod_update(&new, &old)[0].to_string(),
+            "spec.activeDeadlineSeconds: Invalid value: 20: must be less than or equal to previous value"
+        );
         new["spec"]["activeDeadlineSeconds"] = json!(5);
         assert!(validate_pod_update(&new, &old).is_empty());
     }

@@ -48,9 +48,14 @@ pub fn validate_tolerations(list: &[Value], path: &str) -> Errs {
                     ));
                 }
             }
-            other => errs.push(not_supported(at(&p, "operator"), other, &["Equal", "Exists"])),
+            other => errs.push(not_supported(
+                at(&p, "operator"),
+                other,
+                &["Equal", "Exists"],
+            )),
         }
-        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute")
+        {
             errs.push(not_supported(
                 at(&p, "effect"),
                 effect,
@@ -77,9 +82,15 @@ pub fn validate_affinity(aff: &Value, path: &str) -> Errs {
             .iter()
             .enumerate()
         {
-            let tp = idx(&at(&np, "preferredDuringSchedulingIgnoredDuringExecution"), i);
+            let tp = idx(
+                &at(&np, "preferredDuringSchedulingIgnoredDuringExecution"),
+                i,
+            );
             errs.extend(validate_weight(term, &tp));
-            errs.extend(validate_node_selector_term(get(term, "preference"), &at(&tp, "preference")));
+            errs.extend(validate_node_selector_term(
+                get(term, "preference"),
+                &at(&tp, "preference"),
+            ));
         }
     }
     for kind in ["podAffinity", "podAntiAffinity"] {
@@ -91,14 +102,20 @@ pub fn validate_affinity(aff: &Value, path: &str) -> Errs {
             .iter()
             .enumerate()
         {
-            let tp = idx(&at(&kp, "requiredDuringSchedulingIgnoredDuringExecution"), i);
+            let tp = idx(
+                &at(&kp, "requiredDuringSchedulingIgnoredDuringExecution"),
+                i,
+            );
             errs.extend(validate_pod_affinity_term(term, &tp));
         }
         for (i, term) in arr(pa, "preferredDuringSchedulingIgnoredDuringExecution")
             .iter()
             .enumerate()
         {
-            let tp = idx(&at(&kp, "preferredDuringSchedulingIgnoredDuringExecution"), i);
+            let tp = idx(
+                &at(&kp, "preferredDuringSchedulingIgnoredDuringExecution"),
+                i,
+            );
             errs.extend(validate_weight(term, &tp));
             errs.extend(validate_pod_affinity_term(
                 get(term, "podAffinityTerm"),
@@ -114,7 +131,11 @@ fn validate_weight(term: &Value, tp: &str) -> Errs {
     if (1..=100).contains(&w) {
         Vec::new()
     } else {
-        vec![invalid_int(at(tp, "weight"), w, "must be in the range 1-100")]
+        vec![invalid_int(
+            at(tp, "weight"),
+            w,
+            "must be in the range 1-100",
+        )]
     }
 }
 
@@ -170,7 +191,11 @@ fn validate_node_selector_term(term: &Value, path: &str) -> Errs {
                     "must be specified single value when `operator` is 'Lt' or 'Gt'",
                 )),
                 "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt" => {}
-                _ => errs.push(invalid(at(&p, "operator"), op, "not a valid selector operator")),
+                _ => errs.push(invalid(
+                    at(&p, "operator"),
+                    op,
+                    "not a valid selector operator",
+                )),
             }
             let k = se(req, "key");
             if is_label {
@@ -190,7 +215,11 @@ pub fn validate_topology_spread(list: &[Value], path: &str) -> Errs {
         let p = idx(path, i);
         let skew = int(c, "maxSkew").unwrap_or(0);
         if skew <= 0 {
-            errs.push(invalid_int(at(&p, "maxSkew"), skew, "must be greater than zero"));
+            errs.push(invalid_int(
+                at(&p, "maxSkew"),
+                skew,
+                "must be greater than zero",
+            ));
         }
         let topo = se(c, "topologyKey");
         if topo.is_empty() {
@@ -222,24 +251,36 @@ mod tests {
     fn tolerations() {
         let t = json!([{"key": "", "operator": "Equal"}, {"key": "k", "operator": "Foo", "effect": "Bad"},
             {"key": "k", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 5}]);
-        let e: Vec<String> = validate_tolerations(t.as_array().unwrap(), "spec.tolerations").iter().map(ToString::to_string).collect();
-        assert_eq!(e, vec![
-            "spec.tolerations[0].operator: Invalid value: \"Equal\": operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
-            "spec.tolerations[1].operator: Unsupported value: \"Foo\": supported values: \"Equal\", \"Exists\"",
-            "spec.tolerations[1].effect: Unsupported value: \"Bad\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
-            "spec.tolerations[2].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set",
-        ]);
+        let e: Vec<String> = validate_tolerations(t.as_array().unwrap(), "spec.tolerations")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            e,
+            vec![
+                "spec.tolerations[0].operator: Invalid value: \"Equal\": operator must be Exists when `key` is empty, which means \"match all values and all keys\"",
+                "spec.tolerations[1].operator: Unsupported value: \"Foo\": supported values: \"Equal\", \"Exists\"",
+                "spec.tolerations[1].effect: Unsupported value: \"Bad\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\"",
+                "spec.tolerations[2].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set",
+            ]
+        );
     }
 
     #[test]
     fn affinity() {
         let a = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}},
             "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 0, "podAffinityTerm": {}}]}});
-        let e: Vec<String> = validate_affinity(&a, "spec.affinity").iter().map(ToString::to_string).collect();
-        assert_eq!(e, vec![
-            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value: must have at least one node selector term",
-            "spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 0: must be in the range 1-100",
-            "spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey: Required value: can not be empty",
-        ]);
+        let e: Vec<String> = validate_affinity(&a, "spec.affinity")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            e,
+            vec![
+                "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms: Required value: must have at least one node selector term",
+                "spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight: Invalid value: 0: must be in the range 1-100",
+                "spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey: Required value: can not be empty",
+            ]
+        );
     }
 }

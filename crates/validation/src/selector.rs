@@ -30,7 +30,11 @@ pub fn validate_label_selector(sel: &Value, path: &str) -> Errs {
                     ));
                 }
             }
-            _ => errs.push(invalid(at(&p, "operator"), op, "not a valid selector operator")),
+            _ => errs.push(invalid(
+                at(&p, "operator"),
+                op,
+                "not a valid selector operator",
+            )),
         }
         let k = se(req, "key");
         errs.extend(each(&at(&p, "key"), k, is_qualified_name(k)));
@@ -44,13 +48,13 @@ pub fn validate_label_selector(sel: &Value, path: &str) -> Errs {
 
 /// Whether a `LabelSelector` has no requirements at all.
 pub fn selector_is_empty(sel: &Value) -> bool {
-    obj(sel, "matchLabels").is_empty() && arr(sel, "matchExpressions").is_empty()
+    map_of(sel, "matchLabels").is_empty() && arr(sel, "matchExpressions").is_empty()
 }
 
 /// Whether `labels` satisfy the `LabelSelector` `sel`.
 pub fn selector_matches(sel: &Value, labels: &Value) -> bool {
     let label = |k: &str| labels.get(k).and_then(Value::as_str);
-    let labels_ok = obj(sel, "matchLabels")
+    let labels_ok = map_of(sel, "matchLabels")
         .iter()
         .all(|(k, v)| label(k).is_some() && label(k) == v.as_str());
     labels_ok
@@ -87,19 +91,31 @@ mod tests {
             {"key": "gone", "operator": "DoesNotExist"}]});
         assert!(selector_matches(&sel, &json!({"app": "x", "tier": "web"})));
         assert!(!selector_matches(&sel, &json!({"app": "x", "tier": "db"})));
-        assert!(!selector_matches(&sel, &json!({"app": "x", "tier": "web", "gone": ""})));
-        assert!(map_selector_matches(&json!({"a": "b"}), &json!({"a": "b", "c": "d"})));
+        assert!(!selector_matches(
+            &sel,
+            &json!({"app": "x", "tier": "web", "gone": ""})
+        ));
+        assert!(map_selector_matches(
+            &json!({"a": "b"}),
+            &json!({"a": "b", "c": "d"})
+        ));
     }
 
     #[test]
     fn validation() {
         let sel = json!({"matchExpressions": [{"key": "k", "operator": "In"},
             {"key": "k", "operator": "Exists", "values": ["x"]}, {"key": "k", "operator": "Foo"}]});
-        let e: Vec<String> = validate_label_selector(&sel, "spec.selector").iter().map(ToString::to_string).collect();
-        assert_eq!(e, vec![
-            "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
-            "spec.selector.matchExpressions[1].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-            "spec.selector.matchExpressions[2].operator: Invalid value: \"Foo\": not a valid selector operator",
-        ]);
+        let e: Vec<String> = validate_label_selector(&sel, "spec.selector")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            e,
+            vec![
+                "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+                "spec.selector.matchExpressions[1].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                "spec.selector.matchExpressions[2].operator: Invalid value: \"Foo\": not a valid selector operator",
+            ]
+        );
     }
 }

@@ -2,18 +2,42 @@
 
 use serde_json::Value;
 
-use crate::container::validate_quantity;
 use crate::names::{is_dns1123_subdomain, is_qualified_name};
+use crate::resources::validate_quantity;
 use crate::selector::validate_label_selector;
 use crate::util::*;
 
-const ACCESS_MODES: &[&str] = &["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"];
+const ACCESS_MODES: &[&str] = &[
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOnce",
+    "ReadWriteOncePod",
+];
 
 /// PV sources upstream recognizes; exactly one must be set.
 const PV_SOURCES: &[&str] = &[
-    "hostPath", "gcePersistentDisk", "awsElasticBlockStore", "glusterfs", "flexVolume", "nfs", "rbd",
-    "quobyte", "cinder", "cephfs", "fc", "flocker", "azureFile", "vsphereVolume", "azureDisk",
-    "photonPersistentDisk", "portworxVolume", "scaleIO", "local", "storageos", "csi", "iscsi",
+    "hostPath",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "glusterfs",
+    "flexVolume",
+    "nfs",
+    "rbd",
+    "quobyte",
+    "cinder",
+    "cephfs",
+    "fc",
+    "flocker",
+    "azureFile",
+    "vsphereVolume",
+    "azureDisk",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "scaleIO",
+    "local",
+    "storageos",
+    "csi",
+    "iscsi",
 ];
 
 fn validate_access_modes(spec: &Value, path: &str, required_detail: &str) -> Errs {
@@ -35,7 +59,11 @@ fn validate_access_modes(spec: &Value, path: &str, required_detail: &str) -> Err
 fn validate_volume_mode(spec: &Value, path: &str) -> Errs {
     match s(spec, "volumeMode") {
         Some(m) if !matches!(m, "Block" | "Filesystem") => {
-            vec![not_supported(at(path, "volumeMode"), m, &["Block", "Filesystem"])]
+            vec![not_supported(
+                at(path, "volumeMode"),
+                m,
+                &["Block", "Filesystem"],
+            )]
         }
         _ => Vec::new(),
     }
@@ -47,7 +75,7 @@ pub fn validate_pvc_spec(spec: &Value, path: &str) -> Errs {
     if let Some(sel) = spec.get("selector").filter(|v| !v.is_null()) {
         errs.extend(validate_label_selector(sel, &at(path, "selector")));
     }
-    let requests = obj(get(spec, "resources"), "requests");
+    let requests = map_of(get(spec, "resources"), "requests");
     match requests.get("storage") {
         None => errs.push(required(key(&at(path, "resources"), "storage"), "")),
         Some(q) => {
@@ -55,14 +83,22 @@ pub fn validate_pvc_spec(spec: &Value, path: &str) -> Errs {
             if let Some(v) = validate_quantity("storage", q, &fp, &mut errs)
                 && v <= 0.0
             {
-                errs.push(invalid(&fp, &crate::quantity::text(q), "must be greater than zero"));
+                errs.push(invalid(
+                    &fp,
+                    &crate::quantity::text(q),
+                    "must be greater than zero",
+                ));
             }
         }
     }
     if let Some(sc) = s(spec, "storageClassName")
         && !sc.is_empty()
     {
-        errs.extend(each(&at(path, "storageClassName"), sc, is_dns1123_subdomain(sc)));
+        errs.extend(each(
+            &at(path, "storageClassName"),
+            sc,
+            is_dns1123_subdomain(sc),
+        ));
     }
     errs.extend(validate_volume_mode(spec, path));
     errs
@@ -100,7 +136,7 @@ pub fn validate_pvc(obj: &Value, old: Option<&Value>) -> Errs {
 pub fn validate_pv(obj: &Value, _old: Option<&Value>) -> Errs {
     let spec = get(obj, "spec");
     let mut errs = validate_access_modes(spec, "spec", "");
-    let cap = obj_or_empty(spec, "capacity");
+    let cap = map_of(spec, "capacity");
     if cap.is_empty() {
         errs.push(required("spec.capacity", ""));
     }
@@ -127,7 +163,10 @@ pub fn validate_pv(obj: &Value, _old: Option<&Value>) -> Errs {
             continue;
         };
         if n > 0 {
-            errs.push(forbidden(at("spec", src), "may not specify more than 1 volume type"));
+            errs.push(forbidden(
+                at("spec", src),
+                "may not specify more than 1 volume type",
+            ));
             continue;
         }
         n += 1;
@@ -150,10 +189,6 @@ pub fn validate_pv(obj: &Value, _old: Option<&Value>) -> Errs {
     errs
 }
 
-fn obj_or_empty<'a>(v: &'a Value, name: &str) -> &'a serde_json::Map<String, Value> {
-    obj(v, name)
-}
-
 /// Validates a StorageClass.
 pub fn validate_storage_class(obj: &Value, old: Option<&Value>) -> Errs {
     let mut errs = Errs::new();
@@ -161,7 +196,11 @@ pub fn validate_storage_class(obj: &Value, old: Option<&Value>) -> Errs {
     if prov.is_empty() {
         errs.push(required("provisioner", ""));
     } else {
-        errs.extend(each("provisioner", prov, is_qualified_name(&prov.to_lowercase())));
+        errs.extend(each(
+            "provisioner",
+            prov,
+            is_qualified_name(&prov.to_lowercase()),
+        ));
     }
     if let Some(rp) = s(obj, "reclaimPolicy")
         && !matches!(rp, "Delete" | "Retain")
@@ -171,7 +210,11 @@ pub fn validate_storage_class(obj: &Value, old: Option<&Value>) -> Errs {
     if let Some(m) = s(obj, "volumeBindingMode")
         && !matches!(m, "Immediate" | "WaitForFirstConsumer")
     {
-        errs.push(not_supported("volumeBindingMode", m, &["Immediate", "WaitForFirstConsumer"]));
+        errs.push(not_supported(
+            "volumeBindingMode",
+            m,
+            &["Immediate", "WaitForFirstConsumer"],
+        ));
     }
     if let Some(old) = old {
         for f in ["parameters", "provisioner", "reclaimPolicy"] {
@@ -195,10 +238,13 @@ mod tests {
 
     #[test]
     fn pvc() {
-        assert_eq!(msgs(validate_pvc(&json!({"spec": {}}), None)), vec![
-            "spec.accessModes: Required value: at least 1 access mode is required",
-            "spec.resources[storage]: Required value",
-        ]);
+        assert_eq!(
+            msgs(validate_pvc(&json!({"spec": {}}), None)),
+            vec![
+                "spec.accessModes: Required value: at least 1 access mode is required",
+                "spec.resources[storage]: Required value",
+            ]
+        );
         let ok = json!({"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
         assert!(validate_pvc(&ok, None).is_empty());
         let mut changed = ok.clone();
@@ -213,6 +259,9 @@ mod tests {
     fn pv_and_storage_class() {
         let pv = json!({"spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}, "hostPath": {"path": "/x"}}});
         assert!(validate_pv(&pv, None).is_empty());
-        assert_eq!(msgs(validate_storage_class(&json!({}), None)), vec!["provisioner: Required value"]);
+        assert_eq!(
+            msgs(validate_storage_class(&json!({}), None)),
+            vec!["provisioner: Required value"]
+        );
     }
 }

@@ -56,7 +56,7 @@ pub fn arr<'a>(v: &'a Value, name: &str) -> &'a [Value] {
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
 /// The object at `v[name]`, empty when absent.
-pub fn obj<'a>(v: &'a Value, name: &str) -> &'a Map<String, Value> {
+pub fn map_of<'a>(v: &'a Value, name: &str) -> &'a Map<String, Value> {
     v.get(name).and_then(Value::as_object).unwrap_or(&EMPTY)
 }
 
@@ -120,7 +120,11 @@ pub fn invalid_raw(
 }
 
 /// An Invalid error for a JSON value, rendered as upstream would.
-pub fn invalid_val(field: impl Into<String>, value: &Value, detail: impl Into<String>) -> FieldError {
+pub fn invalid_val(
+    field: impl Into<String>,
+    value: &Value,
+    detail: impl Into<String>,
+) -> FieldError {
     match value {
         Value::String(s) => FieldError::invalid(field, s, detail),
         other => invalid_raw(field, render(other), detail),
@@ -184,15 +188,6 @@ pub fn nonneg(v: &Value, name: &str, path: &str, errs: &mut Errs) {
             n,
             "must be greater than or equal to 0",
         ));
-    }
-}
-
-/// Upstream's "must be greater than 0" positive-field check.
-pub fn positive(v: &Value, name: &str, path: &str, errs: &mut Errs) {
-    if let Some(n) = int(v, name)
-        && n <= 0
-    {
-        errs.push(invalid_int(at(path, name), n, "must be greater than 0"));
     }
 }
 

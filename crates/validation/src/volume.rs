@@ -119,7 +119,11 @@ fn validate_one(src: &str, v: &Value, sp: &str) -> Errs {
                 && !matches!(m, "" | "Memory" | "HugePages")
                 && !m.starts_with("HugePages-")
             {
-                errs.push(not_supported(at(sp, "medium"), m, &["", "Memory", "HugePages"]));
+                errs.push(not_supported(
+                    at(sp, "medium"),
+                    m,
+                    &["", "Memory", "HugePages"],
+                ));
             }
             if let Some(q) = v.get("sizeLimit").filter(|q| !q.is_null()) {
                 match quantity::parse_value(q) {
@@ -128,7 +132,11 @@ fn validate_one(src: &str, v: &Value, sp: &str) -> Errs {
                         "SizeLimit field must be a valid resource quantity",
                     )),
                     Ok(_) => {}
-                    Err(e) => errs.push(invalid(at(sp, "sizeLimit"), &quantity::text(q), e.to_string())),
+                    Err(e) => errs.push(invalid(
+                        at(sp, "sizeLimit"),
+                        &quantity::text(q),
+                        e.to_string(),
+                    )),
                 }
             }
         }
@@ -144,10 +152,8 @@ fn validate_one(src: &str, v: &Value, sp: &str) -> Errs {
             }
             errs.extend(validate_mode_and_items(v, sp));
         }
-        "persistentVolumeClaim" => {
-            if se(v, "claimName").is_empty() {
-                errs.push(required(at(sp, "claimName"), ""));
-            }
+        "persistentVolumeClaim" if se(v, "claimName").is_empty() => {
+            errs.push(required(at(sp, "claimName"), ""));
         }
         "nfs" => {
             if se(v, "server").is_empty() {
@@ -165,9 +171,16 @@ fn validate_one(src: &str, v: &Value, sp: &str) -> Errs {
             for (i, item) in arr(v, "items").iter().enumerate() {
                 let ip = idx(&at(sp, "items"), i);
                 errs.extend(validate_item_path(item, &ip));
-                let n = ["fieldRef", "resourceFieldRef"].iter().filter(|k| has(item, k)).count();
+                let n = ["fieldRef", "resourceFieldRef"]
+                    .iter()
+                    .filter(|k| has(item, k))
+                    .count();
                 if n != 1 {
-                    errs.push(invalid_raw(&ip, "", "must specify one of: `fieldRef` or `resourceFieldRef`"));
+                    errs.push(invalid_raw(
+                        &ip,
+                        "",
+                        "must specify one of: `fieldRef` or `resourceFieldRef`",
+                    ));
                 }
             }
         }
@@ -175,10 +188,19 @@ fn validate_one(src: &str, v: &Value, sp: &str) -> Errs {
             errs.extend(validate_mode(v, "defaultMode", sp));
             for (i, source) in arr(v, "sources").iter().enumerate() {
                 let pp = idx(&at(sp, "sources"), i);
-                let kinds = ["secret", "configMap", "downwardAPI", "serviceAccountToken", "clusterTrustBundle"];
+                let kinds = [
+                    "secret",
+                    "configMap",
+                    "downwardAPI",
+                    "serviceAccountToken",
+                    "clusterTrustBundle",
+                ];
                 let n = kinds.iter().filter(|k| has(source, k)).count();
                 if n != 1 {
-                    errs.push(forbidden(&pp, "may not specify more than 1 volume type per source"));
+                    errs.push(forbidden(
+                        &pp,
+                        "may not specify more than 1 volume type per source",
+                    ));
                 }
                 for k in ["secret", "configMap"] {
                     if let Some(x) = source.get(k).filter(|x| !x.is_null()) {
@@ -204,7 +226,9 @@ fn validate_one(src: &str, v: &Value, sp: &str) -> Errs {
         }
         "csi" if se(v, "driver").is_empty() => errs.push(required(at(sp, "driver"), "")),
         "image" if se(v, "reference").is_empty() => errs.push(required(at(sp, "reference"), "")),
-        "gitRepo" if se(v, "repository").is_empty() => errs.push(required(at(sp, "repository"), "")),
+        "gitRepo" if se(v, "repository").is_empty() => {
+            errs.push(required(at(sp, "repository"), ""))
+        }
         _ => {}
     }
     errs
@@ -264,12 +288,15 @@ mod tests {
         ]);
         let (errs, names) = validate_volumes(vols.as_array().unwrap(), "spec.volumes");
         let e: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert_eq!(e, vec![
-            "spec.volumes[1].name: Duplicate value: \"a\"",
-            "spec.volumes[2]: Required value: must specify a volume type",
-            "spec.volumes[3].emptyDir: Forbidden: may not specify more than 1 volume type",
-            "spec.volumes[4].configMap.defaultMode: Invalid value: 4096: must be a number between 0 and 0777 (octal), both inclusive",
-        ]);
+        assert_eq!(
+            e,
+            vec![
+                "spec.volumes[1].name: Duplicate value: \"a\"",
+                "spec.volumes[2]: Required value: must specify a volume type",
+                "spec.volumes[3].emptyDir: Forbidden: may not specify more than 1 volume type",
+                "spec.volumes[4].configMap.defaultMode: Invalid value: 4096: must be a number between 0 and 0777 (octal), both inclusive",
+            ]
+        );
         assert_eq!(names, HashSet::from(["a".to_string()]));
     }
 }
