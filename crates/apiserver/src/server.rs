@@ -63,16 +63,26 @@ fn bytes_response(content_type: &'static str, body: impl Into<bytes::Bytes>) -> 
     r
 }
 
-async fn openapi_v2() -> Response {
-    bytes_response("application/json", rkube_openapi::v2_document().clone())
+async fn openapi_v2(headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let wants_proto = accept.contains("protobuf") && !accept.contains("application/json");
+    if wants_proto {
+        let doc = tokio::task::spawn_blocking(|| rkube_openapi::v2_document_protobuf().clone()).await.unwrap_or_default();
+        return bytes_response(rkube_openapi::V2_PROTOBUF_CONTENT_TYPE, doc);
+    }
+    let doc = tokio::task::spawn_blocking(|| rkube_openapi::v2_document().clone()).await.unwrap_or_default();
+    bytes_response("application/json", doc)
 }
 
 async fn openapi_v3_index() -> Response {
-    bytes_response("application/json", rkube_openapi::v3_index())
+    let doc = tokio::task::spawn_blocking(rkube_openapi::v3_index).await.unwrap_or(b"{}");
+    bytes_response("application/json", doc)
 }
 
 async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
-    match rkube_openapi::v3_group_version(&path) {
+    let p = path.clone();
+    let doc = tokio::task::spawn_blocking(move || rkube_openapi::v3_group_version(&p)).await.ok().flatten();
+    match doc {
         Some(doc) => {
             let mut r = bytes_response("application/json", doc);
             if let Some(h) = rkube_openapi::v3_hash(&path).and_then(|h| HeaderValue::from_str(&format!("\"{h}\"")).ok()) {

@@ -172,6 +172,12 @@ pub fn validate_ports(ports: &[Value], path: &str) -> Errs {
         {
             errs.push(invalid_int(at(&p, "hostPort"), h, range_msg(1, 65535)));
         }
+        if let Some(ip) = s(port, "hostIP")
+            && !ip.is_empty()
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            errs.push(invalid(at(&p, "hostIP"), ip, "must be a valid IP address"));
+        }
         errs.extend(validate_protocol(port, &p));
     }
     errs

@@ -3,6 +3,16 @@
 //! The API server calls [`validate_create`], [`validate_update`] and
 //! [`validate_status_update`] with decoded, defaulted objects; each returns
 //! upstream-shaped field errors (empty when the object is valid).
+//!
+//! ```
+//! use rkube_api::registry::find_kind;
+//! use serde_json::json;
+//!
+//! let info = find_kind("", "v1", "ConfigMap").unwrap();
+//! let cm = json!({"metadata": {"name": "Bad_Name", "namespace": "default"}});
+//! let errs = rkube_validation::validate_create(info, &cm);
+//! assert!(errs[0].to_string().starts_with("metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
+//! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

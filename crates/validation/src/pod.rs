@@ -110,6 +110,16 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Errs {
             ));
         }
     }
+    for (i, alias) in arr(spec, "hostAliases").iter().enumerate() {
+        let ip = se(alias, "ip");
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            errs.push(invalid(
+                at(&idx(&at(path, "hostAliases"), i), "ip"),
+                ip,
+                "must be a valid IP address",
+            ));
+        }
+    }
     errs.extend(validate_security_context(
         get(spec, "securityContext"),
         &at(path, "securityContext"),

@@ -21,9 +21,8 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     match media {
         "application/yaml" | "application/apply-patch+yaml" => serde_yaml::from_slice::<Value>(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}"))),
-        "application/vnd.kubernetes.protobuf" => Err(ApiError::UnsupportedMediaType {
-            message: format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"),
-        }),
+        "application/vnd.kubernetes.protobuf" => rkube_protobuf::decode_to_json(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding request body as protobuf: {e}"))),
         _ => serde_json::from_slice::<Value>(body).map_err(|e| {
             ApiError::bad_request(format!("error decoding request body as JSON: {e}"))
         }),
