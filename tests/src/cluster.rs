@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 /// The workspace root (parent of this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The `rkube` binary under test: `$RKUBE_BIN` or `target/{debug,release}/rkube`.
@@ -16,7 +19,9 @@ pub fn rkube_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("RKUBE_BIN") {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
     for profile in ["debug", "release"] {
         let p = target.join(profile).join("rkube");
         if p.exists() {
@@ -28,7 +33,10 @@ pub fn rkube_bin() -> PathBuf {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Options for a server under test.
@@ -68,7 +76,11 @@ impl Cluster {
         let port = opts.port.unwrap_or_else(free_port);
         let log = data_dir.join(format!("server-{port}.log"));
         std::fs::create_dir_all(&data_dir).expect("data dir");
-        let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let mut cmd = Command::new(rkube_bin());
         cmd.arg("server")
             .arg("--data-dir")
@@ -85,7 +97,14 @@ impl Cluster {
             cmd.arg("--datastore-endpoint").arg(ep);
         }
         let child = cmd.spawn().expect("start rkube server");
-        let mut c = Cluster { child: Some(child), kubeconfig: data_dir.join("kubeconfig.yaml"), data_dir, _tmp: tmp, port, log };
+        let mut c = Cluster {
+            child: Some(child),
+            kubeconfig: data_dir.join("kubeconfig.yaml"),
+            data_dir,
+            _tmp: tmp,
+            port,
+            log,
+        };
         c.wait_ready(Duration::from_secs(60));
         c
     }
@@ -98,10 +117,13 @@ impl Cluster {
     fn wait_ready(&mut self, within: Duration) {
         let start = Instant::now();
         while start.elapsed() < within {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("rkube server exited early ({status}); log:\n{}", self.log_text());
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "rkube server exited early ({status}); log:\n{}",
+                    self.log_text()
+                );
             }
             let ok = Command::new("curl")
                 .args(["-sk", "--max-time", "1"])
@@ -114,7 +136,10 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("rkube server not ready after {within:?}; log:\n{}", self.log_text());
+        panic!(
+            "rkube server not ready after {within:?}; log:\n{}",
+            self.log_text()
+        );
     }
 
     /// The server's log so far.
@@ -124,7 +149,10 @@ impl Cluster {
 
     /// The admin bearer token.
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("tls/admin.token")).unwrap_or_default().trim().to_string()
+        std::fs::read_to_string(self.data_dir.join("tls/admin.token"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 
     /// Runs kubectl with this cluster's kubeconfig.
@@ -135,8 +163,15 @@ impl Cluster {
     /// Runs kubectl with `stdin` fed to it.
     pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new("kubectl");
-        cmd.env("KUBECONFIG", &self.kubeconfig).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         let mut child = cmd.spawn().expect("run kubectl");
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input.as_bytes()).expect("write stdin");
@@ -180,7 +215,9 @@ impl Cluster {
 
     /// Sends SIGTERM and waits up to 10 s; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return true };
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
         send_signal(child.id(), libc::SIGTERM);
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
@@ -221,7 +258,14 @@ pub struct RawResponse {
 
 impl Cluster {
     /// Sends a raw HTTPS request with curl (`token` None = no Authorization header).
-    pub fn raw(&self, method: &str, path: &str, content_type: &str, body: Option<&[u8]>, token: Option<&str>) -> RawResponse {
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<&[u8]>,
+        token: Option<&str>,
+    ) -> RawResponse {
         let url = format!("https://127.0.0.1:{}{path}", self.port);
         let mut cmd = Command::new("curl");
         cmd.args(["-sk", "-X", method, "-o", "-", "-w", "\n%{http_code}", "-H"])

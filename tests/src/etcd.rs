@@ -15,14 +15,20 @@ pub struct Etcd {
 
 /// The etcd binary: `$ETCD_BIN` or Debian's.
 fn etcd_bin() -> PathBuf {
-    std::env::var_os("ETCD_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
+    std::env::var_os("ETCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
 }
 
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub fn start() -> Etcd {
         let bin = etcd_bin();
-        assert!(bin.exists(), "etcd not found at {}: install Debian's etcd-server (scripts/setup.sh does)", bin.display());
+        assert!(
+            bin.exists(),
+            "etcd not found at {}: install Debian's etcd-server (scripts/setup.sh does)",
+            bin.display()
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let client = free_port();
         let peer = free_port();
@@ -47,7 +53,11 @@ impl Etcd {
             .stderr(log)
             .spawn()
             .expect("start etcd");
-        let e = Etcd { child, endpoint, _dir: dir };
+        let e = Etcd {
+            child,
+            endpoint,
+            _dir: dir,
+        };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
             let ok = Command::new("curl")

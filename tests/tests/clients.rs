@@ -4,7 +4,9 @@ use std::process::Command;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use rkube_e2e::Cluster;
 use rkube_e2e::cluster::workspace_root;
 
@@ -12,7 +14,11 @@ use rkube_e2e::cluster::workspace_root;
 fn python_client_scenario() {
     let c = Cluster::start();
     let script = workspace_root().join("tests/python/client_scenario.py");
-    let out = Command::new("python3").arg(&script).env("KUBECONFIG", &c.kubeconfig).output().expect("python3");
+    let out = Command::new("python3")
+        .arg(&script)
+        .env("KUBECONFIG", &c.kubeconfig)
+        .output()
+        .expect("python3");
     assert!(
         out.status.success(),
         "python scenario failed:\nstdout: {}\nstderr: {}",
@@ -29,13 +35,17 @@ async fn kube_rs_scenario() -> anyhow::Result<()> {
     let client = kube::Client::try_from(cfg)?;
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": "kubers"}}))?;
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "kubers"}}))?;
     namespaces.create(&PostParams::default(), &ns).await?;
 
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "kubers");
     let list = cms.list(&ListParams::default()).await?;
     let rv = list.metadata.resource_version.clone().unwrap_or_default();
-    let mut stream = cms.watch(&WatchParams::default().timeout(20), &rv).await?.boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(20), &rv)
+        .await?
+        .boxed();
 
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "c1", "labels": {"app": "rs"}}, "data": {"a": "1"}
@@ -43,16 +53,36 @@ async fn kube_rs_scenario() -> anyhow::Result<()> {
     let created = cms.create(&PostParams::default(), &cm).await?;
     assert!(created.metadata.uid.is_some());
     let got = cms.get("c1").await?;
-    assert_eq!(got.data.clone().unwrap_or_default().get("a").map(String::as_str), Some("1"));
+    assert_eq!(
+        got.data
+            .clone()
+            .unwrap_or_default()
+            .get("a")
+            .map(String::as_str),
+        Some("1")
+    );
     let listed = cms.list(&ListParams::default().labels("app=rs")).await?;
     assert_eq!(listed.items.len(), 1);
     let patched = cms
-        .patch("c1", &PatchParams::default(), &Patch::Merge(serde_json::json!({"data": {"b": "2"}})))
+        .patch(
+            "c1",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"b": "2"}})),
+        )
         .await?;
     assert_eq!(patched.data.unwrap_or_default().len(), 2);
-    let stale = ConfigMap { metadata: kube::api::ObjectMeta { resource_version: created.metadata.resource_version.clone(), ..got.metadata.clone() }, ..got.clone() };
+    let stale = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            resource_version: created.metadata.resource_version.clone(),
+            ..got.metadata.clone()
+        },
+        ..got.clone()
+    };
     let conflict = cms.replace("c1", &PostParams::default(), &stale).await;
-    assert!(matches!(conflict, Err(kube::Error::Api(ref e)) if e.code == 409), "{conflict:?}");
+    assert!(
+        matches!(conflict, Err(kube::Error::Api(ref e)) if e.code == 409),
+        "{conflict:?}"
+    );
     cms.delete("c1", &DeleteParams::default()).await?;
     assert!(matches!(cms.get("c1").await, Err(kube::Error::Api(ref e)) if e.code == 404));
 

@@ -6,7 +6,10 @@ use rkube_e2e::{Cluster, ServerOptions, kubectl_scenario};
 #[test]
 fn kubectl_scenario_on_etcd() {
     let etcd = Etcd::start();
-    let c = Cluster::start_with(ServerOptions { datastore_endpoint: Some(etcd.endpoint.clone()), ..Default::default() });
+    let c = Cluster::start_with(ServerOptions {
+        datastore_endpoint: Some(etcd.endpoint.clone()),
+        ..Default::default()
+    });
     kubectl_scenario::run_all(&c);
     drop(c);
     drop(etcd);

@@ -76,7 +76,9 @@ macro_rules! raw_from {
         }
     )*};
 }
-raw_from!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize, f32, f64, bool);
+raw_from!(
+    i8, i16, i32, i64, u8, u16, u32, u64, usize, isize, f32, f64, bool
+);
 
 impl fmt::Display for FieldValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,9 +102,18 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { kind: ErrorType::Required, field: field.into(), value: None, detail: detail.into() }
+        Self {
+            kind: ErrorType::Required,
+            field: field.into(),
+            value: None,
+            detail: detail.into(),
+        }
     }
-    pub fn invalid(field: impl Into<String>, value: impl Into<FieldValue>, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<FieldValue>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind: ErrorType::Invalid,
             field: field.into(),
@@ -110,8 +121,16 @@ impl FieldError {
             detail: detail.into(),
         }
     }
-    pub fn not_supported(field: impl Into<String>, value: impl Into<FieldValue>, supported: &[&str]) -> Self {
-        let list = supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<FieldValue>,
+        supported: &[&str],
+    ) -> Self {
+        let list = supported
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
         Self {
             kind: ErrorType::NotSupported,
             field: field.into(),
@@ -120,10 +139,20 @@ impl FieldError {
         }
     }
     pub fn duplicate(field: impl Into<String>, value: impl Into<FieldValue>) -> Self {
-        Self { kind: ErrorType::Duplicate, field: field.into(), value: Some(value.into()), detail: String::new() }
+        Self {
+            kind: ErrorType::Duplicate,
+            field: field.into(),
+            value: Some(value.into()),
+            detail: String::new(),
+        }
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { kind: ErrorType::Forbidden, field: field.into(), value: None, detail: detail.into() }
+        Self {
+            kind: ErrorType::Forbidden,
+            field: field.into(),
+            value: None,
+            detail: detail.into(),
+        }
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         Self {
@@ -151,7 +180,10 @@ impl fmt::Display for FieldError {
         };
         write!(f, "{}: {what}", self.field)?;
         if let Some(v) = &self.value
-            && matches!(self.kind, ErrorType::Invalid | ErrorType::NotSupported | ErrorType::Duplicate)
+            && matches!(
+                self.kind,
+                ErrorType::Invalid | ErrorType::NotSupported | ErrorType::Duplicate
+            )
         {
             write!(f, ": {v}")?;
         }
@@ -168,11 +200,25 @@ mod tests {
 
     #[test]
     fn renders_like_upstream() {
-        let e = FieldError::invalid("metadata.name", "Bad_Name", "a lowercase RFC 1123 subdomain");
-        assert_eq!(e.to_string(), "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain");
+        let e = FieldError::invalid(
+            "metadata.name",
+            "Bad_Name",
+            "a lowercase RFC 1123 subdomain",
+        );
+        assert_eq!(
+            e.to_string(),
+            "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
+        );
         let e = FieldError::required("spec.containers[0].image", "");
         assert_eq!(e.to_string(), "spec.containers[0].image: Required value");
-        let e = FieldError::invalid("spec.ports[0].port", 70000, "must be between 1 and 65535, inclusive");
-        assert_eq!(e.to_string(), "spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive");
+        let e = FieldError::invalid(
+            "spec.ports[0].port",
+            70000,
+            "must be between 1 and 65535, inclusive",
+        );
+        assert_eq!(
+            e.to_string(),
+            "spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive"
+        );
     }
 }

@@ -129,55 +129,487 @@ macro_rules! res {
 /// Every resource served, in discovery order.
 pub static RESOURCES: &[ResourceInfo] = &[
     // core/v1
-    res!("", "v1", "Binding", "bindings", "binding", ns = true, verbs = CREATE_ONLY, short = [], cat = [], sub = []),
-    res!("", "v1", "ConfigMap", "configmaps", "configmap", ns = true, verbs = ALL_VERBS, short = ["cm"], cat = [], sub = []),
-    res!("", "v1", "Endpoints", "endpoints", "endpoints", ns = true, verbs = ALL_VERBS, short = ["ep"], cat = [], sub = []),
-    res!("", "v1", "Event", "events", "event", ns = true, verbs = ALL_VERBS, short = ["ev"], cat = [], sub = []),
-    res!("", "v1", "LimitRange", "limitranges", "limitrange", ns = true, verbs = ALL_VERBS, short = ["limits"], cat = [], sub = []),
-    res!("", "v1", "Namespace", "namespaces", "namespace", ns = false, verbs = NS_VERBS, short = ["ns"], cat = [], sub = ["status", "finalize"]),
-    res!("", "v1", "Node", "nodes", "node", ns = false, verbs = ALL_VERBS, short = ["no"], cat = [], sub = ["status", "proxy"]),
-    res!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", ns = true, verbs = ALL_VERBS, short = ["pvc"], cat = [], sub = ["status"]),
-    res!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", ns = false, verbs = ALL_VERBS, short = ["pv"], cat = [], sub = ["status"]),
-    res!("", "v1", "Pod", "pods", "pod", ns = true, verbs = ALL_VERBS, short = ["po"], cat = ["all"], sub = ["status", "binding", "eviction", "log", "exec", "attach", "portforward", "proxy", "ephemeralcontainers", "resize"]),
-    res!("", "v1", "PodTemplate", "podtemplates", "podtemplate", ns = true, verbs = ALL_VERBS, short = [], cat = [], sub = []),
-    res!("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", ns = true, verbs = ALL_VERBS, short = ["rc"], cat = ["all"], sub = ["status", "scale"]),
-    res!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", ns = true, verbs = ALL_VERBS, short = ["quota"], cat = [], sub = ["status"]),
-    res!("", "v1", "Secret", "secrets", "secret", ns = true, verbs = ALL_VERBS, short = [], cat = [], sub = []),
-    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ns = true, verbs = ALL_VERBS, short = ["sa"], cat = [], sub = ["token"]),
-    res!("", "v1", "Service", "services", "service", ns = true, verbs = ALL_VERBS, short = ["svc"], cat = ["all"], sub = ["status", "proxy"]),
+    res!(
+        "",
+        "v1",
+        "Binding",
+        "bindings",
+        "binding",
+        ns = true,
+        verbs = CREATE_ONLY,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["cm"],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["ep"],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["ev"],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "",
+        "v1",
+        "LimitRange",
+        "limitranges",
+        "limitrange",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["limits"],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        ns = false,
+        verbs = NS_VERBS,
+        short = ["ns"],
+        cat = [],
+        sub = ["status", "finalize"]
+    ),
+    res!(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        ns = false,
+        verbs = ALL_VERBS,
+        short = ["no"],
+        cat = [],
+        sub = ["status", "proxy"]
+    ),
+    res!(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["pvc"],
+        cat = [],
+        sub = ["status"]
+    ),
+    res!(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        "persistentvolume",
+        ns = false,
+        verbs = ALL_VERBS,
+        short = ["pv"],
+        cat = [],
+        sub = ["status"]
+    ),
+    res!(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["po"],
+        cat = ["all"],
+        sub = [
+            "status",
+            "binding",
+            "eviction",
+            "log",
+            "exec",
+            "attach",
+            "portforward",
+            "proxy",
+            "ephemeralcontainers",
+            "resize"
+        ]
+    ),
+    res!(
+        "",
+        "v1",
+        "PodTemplate",
+        "podtemplates",
+        "podtemplate",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        "replicationcontroller",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["rc"],
+        cat = ["all"],
+        sub = ["status", "scale"]
+    ),
+    res!(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        "resourcequota",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["quota"],
+        cat = [],
+        sub = ["status"]
+    ),
+    res!(
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        "secret",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["sa"],
+        cat = [],
+        sub = ["token"]
+    ),
+    res!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["svc"],
+        cat = ["all"],
+        sub = ["status", "proxy"]
+    ),
     // apps/v1
-    res!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", ns = true, verbs = ALL_VERBS, short = [], cat = [], sub = []),
-    res!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", ns = true, verbs = ALL_VERBS, short = ["ds"], cat = ["all"], sub = ["status"]),
-    res!("apps", "v1", "Deployment", "deployments", "deployment", ns = true, verbs = ALL_VERBS, short = ["deploy"], cat = ["all"], sub = ["status", "scale"]),
-    res!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", ns = true, verbs = ALL_VERBS, short = ["rs"], cat = ["all"], sub = ["status", "scale"]),
-    res!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", ns = true, verbs = ALL_VERBS, short = ["sts"], cat = ["all"], sub = ["status", "scale"]),
+    res!(
+        "apps",
+        "v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        "controllerrevision",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        "daemonset",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["ds"],
+        cat = ["all"],
+        sub = ["status"]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["deploy"],
+        cat = ["all"],
+        sub = ["status", "scale"]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["rs"],
+        cat = ["all"],
+        sub = ["status", "scale"]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["sts"],
+        cat = ["all"],
+        sub = ["status", "scale"]
+    ),
     // autoscaling
-    res!("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", ns = true, verbs = ALL_VERBS, short = ["hpa"], cat = ["all"], sub = ["status"]),
-    res!("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", ns = true, verbs = ALL_VERBS, short = ["hpa"], cat = ["all"], sub = ["status"], storage = ("autoscaling", "horizontalpodautoscalers"), preferred = false),
+    res!(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["hpa"],
+        cat = ["all"],
+        sub = ["status"]
+    ),
+    res!(
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["hpa"],
+        cat = ["all"],
+        sub = ["status"],
+        storage = ("autoscaling", "horizontalpodautoscalers"),
+        preferred = false
+    ),
     // batch/v1
-    res!("batch", "v1", "CronJob", "cronjobs", "cronjob", ns = true, verbs = ALL_VERBS, short = ["cj"], cat = ["all"], sub = ["status"]),
-    res!("batch", "v1", "Job", "jobs", "job", ns = true, verbs = ALL_VERBS, short = [], cat = ["all"], sub = ["status"]),
+    res!(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        "cronjob",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["cj"],
+        cat = ["all"],
+        sub = ["status"]
+    ),
+    res!(
+        "batch",
+        "v1",
+        "Job",
+        "jobs",
+        "job",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = ["all"],
+        sub = ["status"]
+    ),
     // coordination.k8s.io/v1
-    res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", ns = true, verbs = ALL_VERBS, short = [], cat = [], sub = []),
+    res!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
     // discovery.k8s.io/v1
-    res!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", ns = true, verbs = ALL_VERBS, short = [], cat = [], sub = []),
+    res!(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
     // events.k8s.io/v1 shares storage with core/v1 events
-    res!("events.k8s.io", "v1", "Event", "events", "event", ns = true, verbs = ALL_VERBS, short = ["ev"], cat = [], sub = [], storage = ("", "events")),
+    res!(
+        "events.k8s.io",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["ev"],
+        cat = [],
+        sub = [],
+        storage = ("", "events")
+    ),
     // networking.k8s.io/v1
-    res!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", ns = false, verbs = ALL_VERBS, short = [], cat = [], sub = []),
-    res!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", ns = true, verbs = ALL_VERBS, short = ["ing"], cat = [], sub = ["status"]),
-    res!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", ns = true, verbs = ALL_VERBS, short = ["netpol"], cat = [], sub = []),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        "ingressclass",
+        ns = false,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        "ingress",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["ing"],
+        cat = [],
+        sub = ["status"]
+    ),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["netpol"],
+        cat = [],
+        sub = []
+    ),
     // policy/v1
-    res!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", ns = true, verbs = ALL_VERBS, short = ["pdb"], cat = [], sub = ["status"]),
+    res!(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = ["pdb"],
+        cat = [],
+        sub = ["status"]
+    ),
     // rbac.authorization.k8s.io/v1
-    res!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", ns = false, verbs = ALL_VERBS, short = [], cat = [], sub = []),
-    res!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", ns = false, verbs = ALL_VERBS, short = [], cat = [], sub = []),
-    res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", ns = true, verbs = ALL_VERBS, short = [], cat = [], sub = []),
-    res!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", ns = true, verbs = ALL_VERBS, short = [], cat = [], sub = []),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        ns = false,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        ns = false,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        "role",
+        ns = true,
+        verbs = ALL_VERBS,
+        short = [],
+        cat = [],
+        sub = []
+    ),
     // scheduling.k8s.io/v1
-    res!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", ns = false, verbs = ALL_VERBS, short = ["pc"], cat = [], sub = []),
+    res!(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        "priorityclass",
+        ns = false,
+        verbs = ALL_VERBS,
+        short = ["pc"],
+        cat = [],
+        sub = []
+    ),
     // storage.k8s.io/v1
-    res!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", ns = false, verbs = ALL_VERBS, short = ["sc"], cat = [], sub = []),
+    res!(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        "storageclass",
+        ns = false,
+        verbs = ALL_VERBS,
+        short = ["sc"],
+        cat = [],
+        sub = []
+    ),
 ];
 
 /// The API groups in discovery order, each with its versions (preferred first).
@@ -246,18 +678,28 @@ mod tests {
 
     #[test]
     fn openapi_names() {
-        assert_eq!(find("", "v1", "pods").map(|r| r.openapi_name()).as_deref(), Some("io.k8s.api.core.v1.Pod"));
         assert_eq!(
-            find("rbac.authorization.k8s.io", "v1", "roles").map(|r| r.openapi_name()).as_deref(),
+            find("", "v1", "pods").map(|r| r.openapi_name()).as_deref(),
+            Some("io.k8s.api.core.v1.Pod")
+        );
+        assert_eq!(
+            find("rbac.authorization.k8s.io", "v1", "roles")
+                .map(|r| r.openapi_name())
+                .as_deref(),
             Some("io.k8s.api.rbac.v1.Role")
         );
     }
 
     #[test]
     fn key_prefixes_follow_upstream_layout() {
-        assert_eq!(find("", "v1", "pods").map(|r| r.key_prefix()).as_deref(), Some("/registry/pods/"));
         assert_eq!(
-            find("events.k8s.io", "v1", "events").map(|r| r.key_prefix()).as_deref(),
+            find("", "v1", "pods").map(|r| r.key_prefix()).as_deref(),
+            Some("/registry/pods/")
+        );
+        assert_eq!(
+            find("events.k8s.io", "v1", "events")
+                .map(|r| r.key_prefix())
+                .as_deref(),
             Some("/registry/events/")
         );
         assert_eq!(

@@ -31,7 +31,9 @@ pub struct Held {
 }
 
 fn service_type(svc: &Value) -> &str {
-    svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP")
+    svc.pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
 }
 
 fn wants_node_ports(svc: &Value) -> bool {
@@ -40,7 +42,11 @@ fn wants_node_ports(svc: &Value) -> bool {
 
 impl ServiceAllocator {
     pub fn new(cidr: Cidr, ports: (u16, u16)) -> Self {
-        ServiceAllocator { cidr, ports, used: Mutex::new(Used::default()) }
+        ServiceAllocator {
+            cidr,
+            ports,
+            used: Mutex::new(Used::default()),
+        }
     }
 
     /// Marks what an existing service holds as used (at startup).
@@ -71,9 +77,16 @@ impl ServiceAllocator {
         let old_held = old.map(held_by).unwrap_or_default();
 
         if service_type(svc) != "ExternalName" {
-            let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+            let requested = svc
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if requested.is_empty() {
-                match old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str) {
+                match old
+                    .and_then(|o| o.pointer("/spec/clusterIP"))
+                    .and_then(Value::as_str)
+                {
                     Some(ip) if !ip.is_empty() => set_cluster_ip(svc, ip),
                     _ => match self.free_ip(&used) {
                         Some(ip) => {
@@ -118,7 +131,11 @@ impl ServiceAllocator {
         }
 
         if wants_node_ports(svc) {
-            let n = svc.pointer("/spec/ports").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+            let n = svc
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .unwrap_or(0);
             for i in 0..n {
                 let ptr = format!("/spec/ports/{i}/nodePort");
                 let requested = svc.pointer(&ptr).and_then(Value::as_i64).unwrap_or(0);
@@ -127,7 +144,10 @@ impl ServiceAllocator {
                         Some(p) => {
                             used.ports.insert(p);
                             taken.ports.push(p);
-                            if let Some(port) = svc.pointer_mut(&format!("/spec/ports/{i}")).and_then(Value::as_object_mut) {
+                            if let Some(port) = svc
+                                .pointer_mut(&format!("/spec/ports/{i}"))
+                                .and_then(Value::as_object_mut)
+                            {
                                 port.insert("nodePort".into(), json!(p));
                             }
                         }
@@ -184,7 +204,9 @@ impl ServiceAllocator {
         let (lo, hi) = self.ports;
         let span = u32::from(hi - lo) + 1;
         let start = rand::rng().random_range(0..span);
-        (0..span).map(|i| lo + ((start + i) % span) as u16).find(|p| !used.ports.contains(p))
+        (0..span)
+            .map(|i| lo + ((start + i) % span) as u16)
+            .find(|p| !used.ports.contains(p))
     }
 }
 
@@ -198,15 +220,22 @@ fn set_cluster_ip(svc: &mut Value, ip: &str) {
 /// What a stored service holds.
 pub fn held_by(svc: &Value) -> Held {
     let mut held = Held::default();
-    if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+    if let Some(ip) = svc
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+    {
         held.ips.push(ip);
     }
     if let Some(ports) = svc.pointer("/spec/ports").and_then(Value::as_array) {
         for p in ports {
-            if let Some(np) = p.get("nodePort").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()) {
-                if np != 0 {
-                    held.ports.push(np);
-                }
+            if let Some(np) = p
+                .get("nodePort")
+                .and_then(Value::as_u64)
+                .and_then(|n| u16::try_from(n).ok())
+                && np != 0
+            {
+                held.ports.push(np);
             }
         }
     }
@@ -224,12 +253,22 @@ mod tests {
     #[test]
     fn allocates_ips_and_refuses_taken_node_ports() {
         let a = alloc();
-        let mut s1 = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}});
+        let mut s1 =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}});
         a.allocate(&mut s1, None).unwrap();
-        assert!(s1["spec"]["clusterIP"].as_str().unwrap().starts_with("10.43."));
-        let mut s2 = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}});
+        assert!(
+            s1["spec"]["clusterIP"]
+                .as_str()
+                .unwrap()
+                .starts_with("10.43.")
+        );
+        let mut s2 =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}});
         let errs = a.allocate(&mut s2, None).unwrap_err();
-        assert_eq!(errs[0].to_string(), "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated");
+        assert_eq!(
+            errs[0].to_string(),
+            "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+        );
         let mut s3 = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
         a.allocate(&mut s3, None).unwrap();
         let p = s3["spec"]["ports"][0]["nodePort"].as_u64().unwrap();

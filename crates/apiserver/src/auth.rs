@@ -20,15 +20,20 @@ pub struct Authenticator {
 
 /// Paths that answer without credentials, as upstream's `system:public-info-viewer`.
 pub fn is_public_path(path: &str) -> bool {
-    matches!(path, "/livez" | "/readyz" | "/healthz" | "/version" | "/version/")
-        || path.starts_with("/livez/")
+    matches!(
+        path,
+        "/livez" | "/readyz" | "/healthz" | "/version" | "/version/"
+    ) || path.starts_with("/livez/")
         || path.starts_with("/readyz/")
         || path.starts_with("/healthz/")
 }
 
 impl Authenticator {
     pub fn new(admin_token: String, node_token: String) -> Self {
-        Authenticator { admin_token, node_token }
+        Authenticator {
+            admin_token,
+            node_token,
+        }
     }
 
     /// The admin's bearer token (written to the kubeconfig).
@@ -65,7 +70,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// A random token of 32 hex characters.
 pub fn random_token() -> String {
     let mut rng = rand::rng();
-    (0..16).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..16)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 /// Reads a token file, or writes `fallback` (or a new random token) to it.

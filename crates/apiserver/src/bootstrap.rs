@@ -8,17 +8,26 @@ use crate::rest::admit;
 use crate::state::AppState;
 
 /// Namespaces created on first start, as upstream and k3s have them.
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 async fn ensure(state: &AppState, group: &str, plural: &str, obj: Value) -> Result<(), ApiError> {
     let Some(info) = registry::find(group, "v1", plural) else {
         return Err(ApiError::internal(format!("{plural} not registered")));
     };
     let key = crate::meta::key(info, crate::meta::namespace(&obj), crate::meta::name(&obj));
-    if state.caches.for_resource(info).and_then(|c| c.get(&key)).is_some() {
+    if state
+        .caches
+        .for_resource(info)
+        .and_then(|c| c.get(&key))
+        .is_some()
+    {
         return Ok(());
     }
-    let opts = crate::request::WriteOptions { dry_run: false, field_validation: crate::request::FieldValidation::Ignore };
+    let opts = crate::request::WriteOptions {
+        dry_run: false,
+        field_validation: crate::request::FieldValidation::Ignore,
+    };
     let (decoded, _) = admit::decode(info, obj, &opts)?;
     match crate::rest::create::create_object(state, info, decoded, false).await {
         Ok(_) | Err(ApiError::AlreadyExists { .. }) => Ok(()),
@@ -29,7 +38,13 @@ async fn ensure(state: &AppState, group: &str, plural: &str, obj: Value) -> Resu
 /// Creates what is missing; safe to run on every start.
 pub async fn run(state: &AppState) -> Result<(), ApiError> {
     for ns in SYSTEM_NAMESPACES {
-        ensure(state, "", "namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            state,
+            "",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
     }
     let ip = state.config.first_service_ip().to_string();
     ensure(

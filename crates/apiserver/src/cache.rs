@@ -40,7 +40,12 @@ pub struct Entry {
 
 impl Entry {
     /// Builds an entry from a stored value, setting its resourceVersion to `rv`.
-    pub fn from_stored(info: &ResourceInfo, key: &str, value: &[u8], rv: Revision) -> Result<Entry, serde_json::Error> {
+    pub fn from_stored(
+        info: &ResourceInfo,
+        key: &str,
+        value: &[u8],
+        rv: Revision,
+    ) -> Result<Entry, serde_json::Error> {
         let mut obj: Value = serde_json::from_slice(value)?;
         Ok(Self::from_value(info, key, &mut obj, rv))
     }
@@ -50,7 +55,12 @@ impl Entry {
         meta::set_resource_version(obj, rv);
         let fields = rkube_apimachinery::fields::supported_fields(info)
             .iter()
-            .map(|f| (*f, rkube_apimachinery::fields::field_value(info, obj, f).unwrap_or_default()))
+            .map(|f| {
+                (
+                    *f,
+                    rkube_apimachinery::fields::field_value(info, obj, f).unwrap_or_default(),
+                )
+            })
             .collect();
         Entry {
             key: key.to_string(),
@@ -70,7 +80,10 @@ impl Entry {
 
     /// A field-selector field's value.
     pub fn field(&self, name: &str) -> Option<String> {
-        self.fields.iter().find(|(f, _)| *f == name).map(|(_, v)| v.clone())
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -143,7 +156,11 @@ impl ResourceCache {
         ResourceCache {
             info,
             prefix: info.key_prefix(),
-            inner: RwLock::new(Inner { objects: BTreeMap::new(), history: VecDeque::new(), history_floor: 0 }),
+            inner: RwLock::new(Inner {
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                history_floor: 0,
+            }),
             fanout,
             applied,
         }
@@ -182,13 +199,21 @@ impl ResourceCache {
         if after < inner.history_floor {
             return None;
         }
-        let backlog = inner.history.iter().filter(|e| e.revision() > after).cloned().collect();
+        let backlog = inner
+            .history
+            .iter()
+            .filter(|e| e.revision() > after)
+            .cloned()
+            .collect();
         let live = self.fanout.subscribe();
         Some(Subscription { backlog, live })
     }
 
     /// The current objects and a live receiver, taken atomically (for watches from "now").
-    pub fn snapshot_and_subscribe(&self, key_prefix: &str) -> (Snapshot, broadcast::Receiver<Arc<CacheEvent>>) {
+    pub fn snapshot_and_subscribe(
+        &self,
+        key_prefix: &str,
+    ) -> (Snapshot, broadcast::Receiver<Arc<CacheEvent>>) {
         let inner = self.inner.read();
         let revision = *self.applied.borrow();
         let items = inner
@@ -202,22 +227,28 @@ impl ResourceCache {
 
     fn apply(&self, ev: &WatchEvent) {
         match ev {
-            WatchEvent::Put { kv, .. } => match Entry::from_stored(self.info, &kv.key, &kv.value, kv.mod_revision) {
-                Ok(entry) => {
-                    let entry = Arc::new(entry);
-                    let mut inner = self.inner.write();
-                    let prev = inner.objects.insert(kv.key.clone(), entry.clone());
-                    let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
-                    let event = Arc::new(CacheEvent { kind, entry, prev });
-                    push_history(&mut inner, event.clone());
-                    let _ = self.fanout.send(event);
-                    self.applied.send_replace(kv.mod_revision);
+            WatchEvent::Put { kv, .. } => {
+                match Entry::from_stored(self.info, &kv.key, &kv.value, kv.mod_revision) {
+                    Ok(entry) => {
+                        let entry = Arc::new(entry);
+                        let mut inner = self.inner.write();
+                        let prev = inner.objects.insert(kv.key.clone(), entry.clone());
+                        let kind = if prev.is_some() {
+                            EventType::Modified
+                        } else {
+                            EventType::Added
+                        };
+                        let event = Arc::new(CacheEvent { kind, entry, prev });
+                        push_history(&mut inner, event.clone());
+                        let _ = self.fanout.send(event);
+                        self.applied.send_replace(kv.mod_revision);
+                    }
+                    Err(e) => {
+                        tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object");
+                        self.applied.send_replace(kv.mod_revision);
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object");
-                    self.applied.send_replace(kv.mod_revision);
-                }
-            },
+            }
             WatchEvent::Delete { revision, prev } => {
                 let mut inner = self.inner.write();
                 let last = inner.objects.remove(&prev.key);
@@ -228,7 +259,11 @@ impl ResourceCache {
                         return;
                     }
                 };
-                let event = Arc::new(CacheEvent { kind: EventType::Deleted, entry, prev: last });
+                let event = Arc::new(CacheEvent {
+                    kind: EventType::Deleted,
+                    entry,
+                    prev: last,
+                });
                 push_history(&mut inner, event.clone());
                 let _ = self.fanout.send(event);
                 self.applied.send_replace(*revision);
@@ -243,7 +278,9 @@ impl ResourceCache {
                 Ok(e) => {
                     inner.objects.insert(kv.key, Arc::new(e));
                 }
-                Err(e) => tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object"),
+                Err(e) => {
+                    tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object")
+                }
             }
         }
         inner.history_floor = revision;
@@ -251,10 +288,10 @@ impl ResourceCache {
 }
 
 fn push_history(inner: &mut Inner, event: Arc<CacheEvent>) {
-    if inner.history.len() >= HISTORY {
-        if let Some(old) = inner.history.pop_front() {
-            inner.history_floor = old.revision();
-        }
+    if inner.history.len() >= HISTORY
+        && let Some(old) = inner.history.pop_front()
+    {
+        inner.history_floor = old.revision();
     }
     inner.history.push_back(event);
 }
@@ -267,7 +304,10 @@ pub struct CacheSet {
 
 impl CacheSet {
     /// Lists everything, then follows the store until `stop`.
-    pub async fn start(store: Arc<AnyStore>, stop: CancellationToken) -> Result<Arc<CacheSet>, StoreError> {
+    pub async fn start(
+        store: Arc<AnyStore>,
+        stop: CancellationToken,
+    ) -> Result<Arc<CacheSet>, StoreError> {
         let listed = store.list("/registry/", ListOptions::default()).await?;
         let revision = listed.revision;
         let (applied, _) = watch::channel(revision);
@@ -295,7 +335,8 @@ impl CacheSet {
         let set = Arc::new(CacheSet { by_prefix, applied });
         let runner = set.clone();
         tokio::spawn(
-            async move { runner.follow(store, revision, stop).await }.instrument(tracing::info_span!("watch_cache")),
+            async move { runner.follow(store, revision, stop).await }
+                .instrument(tracing::info_span!("watch_cache")),
         );
         Ok(set)
     }
@@ -320,7 +361,9 @@ impl CacheSet {
                 match next {
                     Some(Ok(ev)) => {
                         let rev = ev.revision();
-                        match prefix_of(&self.by_prefix, ev.key()).and_then(|p| self.by_prefix.get(&p)) {
+                        match prefix_of(&self.by_prefix, ev.key())
+                            .and_then(|p| self.by_prefix.get(&p))
+                        {
                             Some(cache) => cache.apply(&ev),
                             None => {
                                 self.applied.send_replace(rev);
@@ -355,7 +398,9 @@ impl CacheSet {
     /// Waits until the caches have applied `rev`; false on timeout.
     pub async fn wait_for(&self, rev: Revision, timeout: Duration) -> bool {
         let mut rx = self.applied.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|r| *r >= rev)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r >= rev))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 

@@ -32,14 +32,25 @@ impl Cidr {
 impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (ip, prefix) = s.split_once('/').ok_or_else(|| format!("invalid CIDR {s:?}: missing /prefix"))?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("invalid CIDR {s:?}: bad address"))?;
-        let prefix: u8 = prefix.parse().map_err(|_| format!("invalid CIDR {s:?}: bad prefix"))?;
+        let (ip, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("invalid CIDR {s:?}: missing /prefix"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("invalid CIDR {s:?}: bad address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("invalid CIDR {s:?}: bad prefix"))?;
         if !(8..=30).contains(&prefix) {
-            return Err(format!("invalid CIDR {s:?}: prefix must be between 8 and 30"));
+            return Err(format!(
+                "invalid CIDR {s:?}: prefix must be between 8 and 30"
+            ));
         }
         let mask = u32::MAX << (32 - u32::from(prefix));
-        Ok(Cidr { base: Ipv4Addr::from(u32::from(ip) & mask), prefix })
+        Ok(Cidr {
+            base: Ipv4Addr::from(u32::from(ip) & mask),
+            prefix,
+        })
     }
 }
 
@@ -76,9 +87,17 @@ impl ServerConfig {
 
 /// Parses `30000-32767`.
 pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("invalid port range {s:?}: want FROM-TO"))?;
-    let a: u16 = a.trim().parse().map_err(|_| format!("invalid port range {s:?}"))?;
-    let b: u16 = b.trim().parse().map_err(|_| format!("invalid port range {s:?}"))?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("invalid port range {s:?}: want FROM-TO"))?;
+    let a: u16 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port range {s:?}"))?;
+    let b: u16 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port range {s:?}"))?;
     if a == 0 || b < a {
         return Err(format!("invalid port range {s:?}"));
     }

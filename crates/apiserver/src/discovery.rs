@@ -58,12 +58,15 @@ pub fn groups() -> Value {
 
 /// `/apis/<group>`.
 pub fn group(name: &str) -> Option<Value> {
-    registry::groups().into_iter().find(|(g, _)| *g == name && !g.is_empty()).map(|(g, vs)| {
-        let mut e = group_entry(g, &vs);
-        e["kind"] = json!("APIGroup");
-        e["apiVersion"] = json!("v1");
-        e
-    })
+    registry::groups()
+        .into_iter()
+        .find(|(g, _)| *g == name && !g.is_empty())
+        .map(|(g, vs)| {
+            let mut e = group_entry(g, &vs);
+            e["kind"] = json!("APIGroup");
+            e["apiVersion"] = json!("v1");
+            e
+        })
 }
 
 /// Verbs of a subresource.
@@ -81,15 +84,29 @@ fn subresource_verbs(sub: &str) -> &'static [&'static str] {
 
 /// The kind a subresource answers with.
 fn subresource_kind(info: &ResourceInfo, sub: &str) -> (String, String, String) {
-    let own = (info.group.to_string(), info.version.to_string(), info.kind.to_string());
+    let own = (
+        info.group.to_string(),
+        info.version.to_string(),
+        info.kind.to_string(),
+    );
     match sub {
         "scale" => ("autoscaling".into(), "v1".into(), "Scale".into()),
         "binding" => (String::new(), "v1".into(), "Binding".into()),
         "eviction" => ("policy".into(), "v1".into(), "Eviction".into()),
-        "token" => ("authentication.k8s.io".into(), "v1".into(), "TokenRequest".into()),
-        "log" | "exec" | "attach" | "portforward" | "proxy" => {
-            (String::new(), "v1".into(), if sub == "proxy" { format!("{}ProxyOptions", info.kind) } else { own.2 })
-        }
+        "token" => (
+            "authentication.k8s.io".into(),
+            "v1".into(),
+            "TokenRequest".into(),
+        ),
+        "log" | "exec" | "attach" | "portforward" | "proxy" => (
+            String::new(),
+            "v1".into(),
+            if sub == "proxy" {
+                format!("{}ProxyOptions", info.kind)
+            } else {
+                own.2
+            },
+        ),
         _ => own,
     }
 }
@@ -128,7 +145,11 @@ pub fn resource_list(group: &str, version: &str) -> Value {
             resources.push(s);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})
 }
 
@@ -172,7 +193,11 @@ fn aggregated_group(group: &str, versions: &[&str]) -> Value {
             json!({"version": v, "resources": resources, "freshness": "Current"})
         })
         .collect();
-    let metadata = if group.is_empty() { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+    let metadata = if group.is_empty() {
+        json!({"creationTimestamp": null})
+    } else {
+        json!({"name": group, "creationTimestamp": null})
+    };
     json!({"metadata": metadata, "versions": vs})
 }
 
@@ -193,7 +218,9 @@ pub fn aggregated(core: bool, api_version: &str) -> Value {
 
 /// Whether every resource of the registry is listed somewhere (sanity for tests).
 pub fn all_resources_listed() -> bool {
-    RESOURCES.iter().all(|r| registry::resources_of(r.group, r.version).any(|x| x.plural == r.plural))
+    RESOURCES
+        .iter()
+        .all(|r| registry::resources_of(r.group, r.version).any(|x| x.plural == r.plural))
 }
 
 #[cfg(test)]
@@ -203,15 +230,32 @@ mod tests {
     #[test]
     fn core_list_has_pods_with_short_names() {
         let l = resource_list("", "v1");
-        let pods = l["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods").unwrap();
+        let pods = l["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .unwrap();
         assert_eq!(pods["shortNames"], json!(["po"]));
-        assert!(l["resources"].as_array().unwrap().iter().any(|r| r["name"] == "pods/status"));
+        assert!(
+            l["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "pods/status")
+        );
     }
 
     #[test]
     fn aggregated_lists_apps() {
         let a = aggregated(false, "apidiscovery.k8s.io/v2");
-        assert!(a["items"].as_array().unwrap().iter().any(|g| g["metadata"]["name"] == "apps"));
+        assert!(
+            a["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["metadata"]["name"] == "apps")
+        );
         assert!(all_resources_listed());
     }
 }

@@ -13,9 +13,15 @@ pub enum ApiError {
     #[error("Unauthorized")]
     Unauthorized,
     #[error("{message}")]
-    Forbidden { message: String, details: Option<Details> },
+    Forbidden {
+        message: String,
+        details: Option<Details>,
+    },
     #[error("{message}")]
-    NotFound { message: String, details: Option<Details> },
+    NotFound {
+        message: String,
+        details: Option<Details>,
+    },
     #[error("{message}")]
     AlreadyExists { message: String, details: Details },
     #[error("{message}")]
@@ -23,7 +29,11 @@ pub enum ApiError {
     #[error("{message}")]
     Gone { message: String },
     #[error("{message}")]
-    Invalid { message: String, details: Details, causes: Vec<FieldError> },
+    Invalid {
+        message: String,
+        details: Details,
+        causes: Vec<FieldError>,
+    },
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
     #[error("{message}")]
@@ -51,7 +61,11 @@ pub struct Details {
 impl Details {
     /// Details naming one object of a resource (kind is the plural, as upstream puts it).
     pub fn of(info: &ResourceInfo, name: &str) -> Self {
-        Details { name: name.to_string(), group: info.group.to_string(), kind: info.plural.to_string() }
+        Details {
+            name: name.to_string(),
+            group: info.group.to_string(),
+            kind: info.plural.to_string(),
+        }
     }
 }
 
@@ -66,11 +80,15 @@ pub fn qualified_resource(info: &ResourceInfo) -> String {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::BadRequest { message: message.into() }
+        ApiError::BadRequest {
+            message: message.into(),
+        }
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        ApiError::Internal { message: message.to_string() }
+        ApiError::Internal {
+            message: message.to_string(),
+        }
     }
 
     /// `pods "x" not found`.
@@ -103,7 +121,10 @@ impl ApiError {
     /// A conflict with a custom explanation (`Operation cannot be fulfilled on …: <why>`).
     pub fn conflict_because(info: &ResourceInfo, name: &str, why: &str) -> Self {
         ApiError::Conflict {
-            message: format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified_resource(info)),
+            message: format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified_resource(info)
+            ),
             details: Details::of(info, name),
         }
     }
@@ -111,10 +132,18 @@ impl ApiError {
     /// `Pod "x" is invalid: [a, b]` with one cause per field error.
     pub fn invalid(info: &ResourceInfo, name: &str, causes: Vec<FieldError>) -> Self {
         let list: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
-        let joined = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
+        let joined = if list.len() == 1 {
+            list[0].clone()
+        } else {
+            format!("[{}]", list.join(", "))
+        };
         ApiError::Invalid {
             message: format!("{} \"{name}\" is invalid: {joined}", info.kind),
-            details: Details { name: name.to_string(), group: info.group.to_string(), kind: info.kind.to_string() },
+            details: Details {
+                name: name.to_string(),
+                group: info.group.to_string(),
+                kind: info.kind.to_string(),
+            },
             causes,
         }
     }
@@ -172,13 +201,18 @@ impl ApiError {
             "code": self.code().as_u16(),
         });
         let details = match self {
-            ApiError::NotFound { details: Some(d), .. } | ApiError::Forbidden { details: Some(d), .. } => {
-                Some((d, Vec::new()))
+            ApiError::NotFound {
+                details: Some(d), ..
             }
+            | ApiError::Forbidden {
+                details: Some(d), ..
+            } => Some((d, Vec::new())),
             ApiError::AlreadyExists { details, .. } | ApiError::Conflict { details, .. } => {
                 Some((details, Vec::new()))
             }
-            ApiError::Invalid { details, causes, .. } => Some((details, causes.clone())),
+            ApiError::Invalid {
+                details, causes, ..
+            } => Some((details, causes.clone())),
             _ => None,
         };
         if let Some((d, causes)) = details {
@@ -201,7 +235,9 @@ impl ApiError {
 /// The message of one cause: the field error without its field prefix.
 fn cause_message(e: &FieldError) -> String {
     let full = e.to_string();
-    full.strip_prefix(&format!("{}: ", e.field)).map(str::to_string).unwrap_or(full)
+    full.strip_prefix(&format!("{}: ", e.field))
+        .map(str::to_string)
+        .unwrap_or(full)
 }
 
 impl IntoResponse for ApiError {
@@ -212,7 +248,10 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::to_vec(&self.status()).unwrap_or_default();
         let mut resp = (code, body).into_response();
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
         resp
     }
 }
@@ -220,7 +259,10 @@ impl IntoResponse for ApiError {
 impl From<rkube_store::StoreError> for ApiError {
     fn from(e: rkube_store::StoreError) -> Self {
         match e {
-            rkube_store::StoreError::Compacted { requested, compacted } => ApiError::Gone {
+            rkube_store::StoreError::Compacted {
+                requested,
+                compacted,
+            } => ApiError::Gone {
                 message: format!("too old resource version: {requested} ({compacted})"),
             },
             other => ApiError::internal(other),
@@ -245,11 +287,21 @@ mod tests {
     #[test]
     fn invalid_lists_causes() {
         let info = rkube_api::registry::find("", "v1", "pods").unwrap();
-        let e = ApiError::invalid(info, "p", vec![FieldError::required("spec.containers[0].image", "")]);
+        let e = ApiError::invalid(
+            info,
+            "p",
+            vec![FieldError::required("spec.containers[0].image", "")],
+        );
         let s = e.status();
         assert_eq!(s["code"], 422);
-        assert_eq!(s["message"], "Pod \"p\" is invalid: spec.containers[0].image: Required value");
-        assert_eq!(s["details"]["causes"][0]["field"], "spec.containers[0].image");
+        assert_eq!(
+            s["message"],
+            "Pod \"p\" is invalid: spec.containers[0].image: Required value"
+        );
+        assert_eq!(
+            s["details"]["causes"][0]["field"],
+            "spec.containers[0].image"
+        );
         assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueRequired");
     }
 }

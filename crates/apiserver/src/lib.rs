@@ -33,7 +33,12 @@ pub use error::ApiError;
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("{what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("datastore: {0}")]
@@ -41,39 +46,69 @@ pub enum ServerError {
     #[error("creating system objects: {0}")]
     Bootstrap(ApiError),
     #[error("listening on {addr}: {source}")]
-    Listen { addr: SocketAddr, #[source] source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-fn io_err<'a>(what: &'static str, path: &'a std::path::Path) -> impl FnOnce(std::io::Error) -> ServerError + 'a {
-    move |source| ServerError::Io { what, path: path.to_path_buf(), source }
+fn io_err<'a>(
+    what: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> ServerError + 'a {
+    move |source| ServerError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The first non-loopback IPv4 address of the host, or loopback.
 pub fn host_addresses() -> Vec<IpAddr> {
     if_addrs::get_if_addrs()
-        .map(|ifs| ifs.into_iter().filter(|i| !i.is_loopback()).map(|i| i.ip()).filter(IpAddr::is_ipv4).collect())
+        .map(|ifs| {
+            ifs.into_iter()
+                .filter(|i| !i.is_loopback())
+                .map(|i| i.ip())
+                .filter(IpAddr::is_ipv4)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Runs the API server until `stop` is cancelled. `on_ready` fires once `/readyz` is ok.
-pub async fn run(config: ServerConfig, stop: CancellationToken, on_ready: Option<tokio::sync::oneshot::Sender<()>>) -> Result<(), ServerError> {
+pub async fn run(
+    config: ServerConfig,
+    stop: CancellationToken,
+    on_ready: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<(), ServerError> {
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
     let tls_dir = dir.join("tls");
     let db_dir = dir.join("db");
     std::fs::create_dir_all(&db_dir).map_err(io_err("creating", &db_dir))?;
 
-    let node_token = auth::load_or_create_token(&dir.join("token"), config.token.as_deref()).map_err(io_err("writing", &dir))?;
+    let node_token = auth::load_or_create_token(&dir.join("token"), config.token.as_deref())
+        .map_err(io_err("writing", &dir))?;
     std::fs::create_dir_all(&tls_dir).map_err(io_err("creating", &tls_dir))?;
-    let admin_token = auth::load_or_create_token(&tls_dir.join("admin.token"), None).map_err(io_err("writing", &tls_dir))?;
+    let admin_token = auth::load_or_create_token(&tls_dir.join("admin.token"), None)
+        .map_err(io_err("writing", &tls_dir))?;
 
     let hosts = host_addresses();
     let advertise_ip = if config.bind_address.is_unspecified() {
-        hosts.first().copied().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        hosts
+            .first()
+            .copied()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
     } else {
         config.bind_address
     };
-    let (dns, ips) = tls::serving_names(&hosts, IpAddr::V4(config.first_service_ip()), &config.cluster_domain);
+    let (dns, ips) = tls::serving_names(
+        &hosts,
+        IpAddr::V4(config.first_service_ip()),
+        &config.cluster_domain,
+    );
     let certs = tls::load_or_create(&tls_dir, &dns, &ips)?;
     let tls_config = tls::server_config(&certs)?;
 
@@ -85,15 +120,19 @@ pub async fn run(config: ServerConfig, stop: CancellationToken, on_ready: Option
     let caches = cache::CacheSet::start(store.clone(), stop.clone()).await?;
 
     let services = alloc::ServiceAllocator::new(config.service_cidr, config.node_port_range);
-    if let Some(svc_info) = rkube_api::registry::find("", "v1", "services") {
-        if let Some(c) = caches.for_resource(svc_info) {
-            for e in c.list(&svc_info.key_prefix()).items {
-                services.observe(&e.value());
-            }
+    if let Some(svc_info) = rkube_api::registry::find("", "v1", "services")
+        && let Some(c) = caches.for_resource(svc_info)
+    {
+        for e in c.list(&svc_info.key_prefix()).items {
+            services.observe(&e.value());
         }
     }
 
-    let connect_host = if config.bind_address.is_unspecified() { "127.0.0.1".to_string() } else { config.bind_address.to_string() };
+    let connect_host = if config.bind_address.is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        config.bind_address.to_string()
+    };
     let server_url = format!("https://{connect_host}:{}", config.port);
     let state = Arc::new(state::AppState {
         store: store.clone(),
@@ -106,7 +145,9 @@ pub async fn run(config: ServerConfig, stop: CancellationToken, on_ready: Option
         ready: AtomicBool::new(false),
         stop: stop.clone(),
     });
-    bootstrap::run(&state).await.map_err(ServerError::Bootstrap)?;
+    bootstrap::run(&state)
+        .await
+        .map_err(ServerError::Bootstrap)?;
 
     let kubeconfig = kubeconfig::render(&server_url, &certs.ca_pem, &admin_token);
     let kc_path = dir.join("kubeconfig.yaml");
@@ -119,7 +160,9 @@ pub async fn run(config: ServerConfig, stop: CancellationToken, on_ready: Option
     }
 
     let addr = SocketAddr::new(config.bind_address, config.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Listen { addr, source })?;
     tokio::spawn(compactor(store, stop.clone()).instrument(tracing::info_span!("compactor")));
     state.ready.store(true, Ordering::Release);
     tracing::info!(%addr, kubeconfig = %kc_path.display(), "API server ready");
@@ -143,14 +186,12 @@ async fn compactor(store: Arc<AnyStore>, stop: CancellationToken) {
             Ok(r) => seen.push_back(r),
             Err(e) => tracing::warn!(error = %e, "reading revision for compaction"),
         }
-        if seen.len() > 5 {
-            if let Some(old) = seen.pop_front() {
-                if old > 1 {
-                    if let Err(e) = store.compact(old).await {
-                        tracing::warn!(error = %e, revision = old, "compaction failed");
-                    }
-                }
-            }
+        if seen.len() > 5
+            && let Some(old) = seen.pop_front()
+            && old > 1
+            && let Err(e) = store.compact(old).await
+        {
+            tracing::warn!(error = %e, revision = old, "compaction failed");
         }
     }
 }

@@ -10,7 +10,9 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {
         *obj = json!({});
     }
-    let Some(map) = obj.as_object_mut() else { unreachable_map() };
+    let Some(map) = obj.as_object_mut() else {
+        unreachable_map()
+    };
     let m = map.entry("metadata").or_insert_with(|| json!({}));
     if !m.is_object() {
         *m = json!({});
@@ -47,7 +49,11 @@ pub fn labels(obj: &Value) -> BTreeMap<String, String> {
 /// A JSON object of strings as a map (non-strings skipped).
 pub fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -66,7 +72,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.get("metadata")
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -78,13 +88,17 @@ pub fn is_terminating(obj: &Value) -> bool {
 /// Now, as upstream formats `metav1.Time` (RFC 3339, seconds).
 pub fn now_rfc3339() -> String {
     let now = jiff::Timestamp::now();
-    jiff::Timestamp::from_second(now.as_second()).map(|t| t.to_string()).unwrap_or_else(|_| now.to_string())
+    jiff::Timestamp::from_second(now.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| now.to_string())
 }
 
 /// `now + secs` in RFC 3339.
 pub fn rfc3339_after(secs: i64) -> String {
     let t = jiff::Timestamp::now().as_second().saturating_add(secs);
-    jiff::Timestamp::from_second(t).map(|t| t.to_string()).unwrap_or_else(|_| now_rfc3339())
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| now_rfc3339())
 }
 
 /// The store key of an object.
@@ -113,7 +127,9 @@ pub fn generate_name(prefix: &str) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     let base: String = prefix.chars().take(58).collect();
-    let suffix: String = (0..5).map(|_| ALPHANUMS[rng.random_range(0..ALPHANUMS.len())] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| ALPHANUMS[rng.random_range(0..ALPHANUMS.len())] as char)
+        .collect();
     format!("{base}{suffix}")
 }
 
@@ -143,7 +159,10 @@ mod tests {
         assert_eq!(k, "/registry/pods/default/web");
         assert_eq!(split_key("/registry/pods/", &k), ("default", "web"));
         let ns = rkube_api::registry::find("", "v1", "namespaces").unwrap();
-        assert_eq!(split_key("/registry/namespaces/", &key(ns, "", "x")), ("", "x"));
+        assert_eq!(
+            split_key("/registry/namespaces/", &key(ns, "", "x")),
+            ("", "x")
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub enum Target {
     /// `/apis/<group>`
     Group(String),
     /// `/api/v1` or `/apis/<group>/<version>`
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     Resource(ResourceRequest),
 }
 
@@ -45,13 +48,21 @@ pub fn parse_path(path: &str) -> Result<Option<Target>, ApiError> {
         return Ok(None);
     }
     if rest.is_empty() {
-        return Ok(Some(Target::ResourceList { group: group.into(), version: version.into() }));
+        return Ok(Some(Target::ResourceList {
+            group: group.into(),
+            version: version.into(),
+        }));
     }
     let (namespace, rest) = match rest {
         ["namespaces", ns, plural, more @ ..]
             if registry::find(group, version, plural).is_some_and(|r| r.namespaced) =>
         {
-            (Some(ns.to_string()), std::iter::once(*plural).chain(more.iter().copied()).collect::<Vec<_>>())
+            (
+                Some(ns.to_string()),
+                std::iter::once(*plural)
+                    .chain(more.iter().copied())
+                    .collect::<Vec<_>>(),
+            )
         }
         other => (None, other.to_vec()),
     };
@@ -59,14 +70,23 @@ pub fn parse_path(path: &str) -> Result<Option<Target>, ApiError> {
         return Ok(None);
     };
     let name = rest.get(1).map(|s| s.to_string());
-    let subresource = if rest.len() > 2 { Some(rest[2..].join("/")) } else { None };
+    let subresource = if rest.len() > 2 {
+        Some(rest[2..].join("/"))
+    } else {
+        None
+    };
     if let Some(sub) = &subresource {
         let top = sub.split('/').next().unwrap_or("");
         if !info.has_subresource(top) {
             return Ok(None);
         }
     }
-    Ok(Some(Target::Resource(ResourceRequest { info, namespace, name, subresource })))
+    Ok(Some(Target::Resource(ResourceRequest {
+        info,
+        namespace,
+        name,
+        subresource,
+    })))
 }
 
 /// Decoded query parameters.
@@ -94,10 +114,9 @@ impl Query {
     pub fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
         match self.get(k) {
             None | Some("") => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("invalid value for {k}: {v:?} is not an integer"))),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("invalid value for {k}: {v:?} is not an integer"))
+            }),
         }
     }
 }
@@ -138,7 +157,10 @@ impl WriteOptions {
                 )));
             }
         };
-        Ok(WriteOptions { dry_run, field_validation })
+        Ok(WriteOptions {
+            dry_run,
+            field_validation,
+        })
     }
 }
 
@@ -177,6 +199,9 @@ mod tests {
 
         assert!(parse_path("/api/v1/widgets").unwrap().is_none());
         assert!(parse_path("/apis/nope/v1").unwrap().is_none());
-        assert!(matches!(parse_path("/apis/apps/v1").unwrap(), Some(Target::ResourceList { .. })));
+        assert!(matches!(
+            parse_path("/apis/apps/v1").unwrap(),
+            Some(Target::ResourceList { .. })
+        ));
     }
 }

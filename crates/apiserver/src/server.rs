@@ -28,7 +28,10 @@ pub fn router(state: State) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/version", get(|| async { axum::Json(discovery::version()) }))
+        .route(
+            "/version",
+            get(|| async { axum::Json(discovery::version()) }),
+        )
         .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_v3_index))
         .route("/openapi/v3/{*path}", get(openapi_v3))
@@ -41,7 +44,11 @@ async fn readyz(AxState(state): AxState<State>) -> Response {
     if state.ready.load(Ordering::Acquire) {
         "ok".into_response()
     } else {
-        (StatusCode::INTERNAL_SERVER_ERROR, "[-]startup not finished\nreadyz check failed").into_response()
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "[-]startup not finished\nreadyz check failed",
+        )
+            .into_response()
     }
 }
 
@@ -50,7 +57,10 @@ async fn authenticate(AxState(state): AxState<State>, req: Request, next: Next) 
     if crate::auth::is_public_path(path) {
         return next.run(req).await;
     }
-    let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     match state.auth.authenticate(header) {
         Some(_user) => next.run(req).await,
         None => ApiError::Unauthorized.into_response(),
@@ -59,40 +69,61 @@ async fn authenticate(AxState(state): AxState<State>, req: Request, next: Next) 
 
 fn bytes_response(content_type: &'static str, body: impl Into<bytes::Bytes>) -> Response {
     let mut r = (StatusCode::OK, body.into()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
 async fn openapi_v2(headers: HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let wants_proto = accept.contains("protobuf") && !accept.contains("application/json");
     if wants_proto {
-        let doc = tokio::task::spawn_blocking(|| rkube_openapi::v2_document_protobuf().clone()).await.unwrap_or_default();
+        let doc = tokio::task::spawn_blocking(|| rkube_openapi::v2_document_protobuf().clone())
+            .await
+            .unwrap_or_default();
         return bytes_response(rkube_openapi::V2_PROTOBUF_CONTENT_TYPE, doc);
     }
-    let doc = tokio::task::spawn_blocking(|| rkube_openapi::v2_document().clone()).await.unwrap_or_default();
+    let doc = tokio::task::spawn_blocking(|| rkube_openapi::v2_document().clone())
+        .await
+        .unwrap_or_default();
     bytes_response("application/json", doc)
 }
 
 async fn openapi_v3_index() -> Response {
-    let doc = tokio::task::spawn_blocking(rkube_openapi::v3_index).await.unwrap_or(b"{}");
+    let doc = tokio::task::spawn_blocking(rkube_openapi::v3_index)
+        .await
+        .unwrap_or(b"{}");
     bytes_response("application/json", doc)
 }
 
 async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>) -> Response {
     let p = path.clone();
-    let doc = tokio::task::spawn_blocking(move || rkube_openapi::v3_group_version(&p)).await.ok().flatten();
+    let doc = tokio::task::spawn_blocking(move || rkube_openapi::v3_group_version(&p))
+        .await
+        .ok()
+        .flatten();
     match doc {
         Some(doc) => {
             let mut r = bytes_response("application/json", doc);
-            if let Some(h) = rkube_openapi::v3_hash(&path).and_then(|h| HeaderValue::from_str(&format!("\"{h}\"")).ok()) {
+            if let Some(h) = rkube_openapi::v3_hash(&path)
+                .and_then(|h| HeaderValue::from_str(&format!("\"{h}\"")).ok())
+            {
                 r.headers_mut().insert(header::ETAG, h);
-                r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+                r.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, immutable"),
+                );
             }
             r
         }
-        None => ApiError::NotFound { message: "the server could not find the requested resource".into(), details: None }
-            .into_response(),
+        None => ApiError::NotFound {
+            message: "the server could not find the requested resource".into(),
+            details: None,
+        }
+        .into_response(),
     }
 }
 
@@ -118,14 +149,18 @@ fn discovery_response(headers: &HeaderMap, core: bool, server_address: &str) -> 
         Some(v) => {
             let doc = discovery::aggregated(core, &format!("apidiscovery.k8s.io/{v}"));
             let mut r = body::value_response(StatusCode::OK, &doc);
-            let ct = format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList");
+            let ct =
+                format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList");
             if let Ok(h) = HeaderValue::from_str(&ct) {
                 r.headers_mut().insert(header::CONTENT_TYPE, h);
             }
-            r.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
             r
         }
-        None if core => body::value_response(StatusCode::OK, &discovery::core_versions(server_address)),
+        None if core => {
+            body::value_response(StatusCode::OK, &discovery::core_versions(server_address))
+        }
         None => body::value_response(StatusCode::OK, &discovery::groups()),
     }
 }
@@ -143,9 +178,15 @@ async fn serve_api(state: State, req: Request) -> Result<Response, ApiError> {
     let q = Query::parse(parts.uri.query());
     let target = parse_path(&path)?;
     let Some(target) = target else {
-        return Err(ApiError::NotFound { message: "the server could not find the requested resource".into(), details: None });
+        return Err(ApiError::NotFound {
+            message: "the server could not find the requested resource".into(),
+            details: None,
+        });
     };
-    let raw = match http_body_util::Limited::new(body, MAX_BODY + 1).collect().await {
+    let raw = match http_body_util::Limited::new(body, MAX_BODY + 1)
+        .collect()
+        .await
+    {
         Ok(c) => c.to_bytes(),
         Err(_) => return Err(ApiError::TooLarge),
     };
@@ -153,15 +194,29 @@ async fn serve_api(state: State, req: Request) -> Result<Response, ApiError> {
         return Err(ApiError::TooLarge);
     }
     match target {
-        Target::CoreVersions => Ok(discovery_response(&parts.headers, true, &state.server_address)),
-        Target::Groups => Ok(discovery_response(&parts.headers, false, &state.server_address)),
+        Target::CoreVersions => Ok(discovery_response(
+            &parts.headers,
+            true,
+            &state.server_address,
+        )),
+        Target::Groups => Ok(discovery_response(
+            &parts.headers,
+            false,
+            &state.server_address,
+        )),
         Target::Group(g) => discovery::group(&g)
             .map(|v| body::value_response(StatusCode::OK, &v))
-            .ok_or(ApiError::NotFound { message: "the server could not find the requested resource".into(), details: None }),
-        Target::ResourceList { group, version } => {
-            Ok(body::value_response(StatusCode::OK, &discovery::resource_list(&group, &version)))
+            .ok_or(ApiError::NotFound {
+                message: "the server could not find the requested resource".into(),
+                details: None,
+            }),
+        Target::ResourceList { group, version } => Ok(body::value_response(
+            StatusCode::OK,
+            &discovery::resource_list(&group, &version),
+        )),
+        Target::Resource(r) => {
+            crate::rest::handle(state, r, parts.method, q, parts.headers, raw).await
         }
-        Target::Resource(r) => crate::rest::handle(state, r, parts.method, q, parts.headers, raw).await,
     }
 }
 
@@ -194,13 +249,15 @@ pub async fn serve(state: State, listener: TcpListener, tls: Arc<rustls::ServerC
                         return;
                     }
                 };
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    async move {
-                        use tower::ServiceExt;
-                        app.oneshot(req.map(Body::new)).await
-                    }
-                });
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let app = app.clone();
+                        async move {
+                            use tower::ServiceExt;
+                            app.oneshot(req.map(Body::new)).await
+                        }
+                    },
+                );
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                 let conn = watcher.watch(conn.into_owned());

@@ -5,17 +5,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// Failures while creating or loading certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("generating certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("no private key in {0}")]
@@ -32,7 +38,11 @@ pub struct ServingCerts {
 }
 
 /// The names and addresses the serving certificate must be valid for.
-pub fn serving_names(host_addrs: &[IpAddr], first_service_ip: IpAddr, cluster_domain: &str) -> (Vec<String>, Vec<IpAddr>) {
+pub fn serving_names(
+    host_addrs: &[IpAddr],
+    first_service_ip: IpAddr,
+    cluster_domain: &str,
+) -> (Vec<String>, Vec<IpAddr>) {
     let mut dns = vec!["localhost".to_string()];
     if let Ok(h) = hostname() {
         dns.push(h);
@@ -51,38 +61,63 @@ pub fn serving_names(host_addrs: &[IpAddr], first_service_ip: IpAddr, cluster_do
 }
 
 fn hostname() -> std::io::Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim().to_string())
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
+        .trim()
+        .to_string())
 }
 
 /// Loads the CA and serving certificate from `dir`, generating them on first start.
-pub fn load_or_create(dir: &Path, dns: &[String], ips: &[IpAddr]) -> Result<ServingCerts, TlsError> {
+pub fn load_or_create(
+    dir: &Path,
+    dns: &[String],
+    ips: &[IpAddr],
+) -> Result<ServingCerts, TlsError> {
     let ca_crt = dir.join("server-ca.crt");
     let ca_key = dir.join("server-ca.key");
     let crt = dir.join("serving-kube-apiserver.crt");
     let key = dir.join("serving-kube-apiserver.key");
     if ca_crt.exists() && ca_key.exists() && crt.exists() && key.exists() {
-        return Ok(ServingCerts { ca_pem: read(&ca_crt)?, cert_pem: read(&crt)?, key_pem: read(&key)? });
+        return Ok(ServingCerts {
+            ca_pem: read(&ca_crt)?,
+            cert_pem: read(&crt)?,
+            key_pem: read(&key)?,
+        });
     }
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
 
     let ca_key_pair = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("rkube-server-ca@{}", jiff::Timestamp::now().as_second()));
+    dn.push(
+        DnType::CommonName,
+        format!("rkube-server-ca@{}", jiff::Timestamp::now().as_second()),
+    );
     ca_params.distinguished_name = dn;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     ca_params.not_after = rcgen::date_time_ymd(2036, 1, 1);
     let ca_cert = ca_params.self_signed(&ca_key_pair)?;
 
     let leaf_key = KeyPair::generate()?;
     let mut params = CertificateParams::new(dns.to_vec())?;
-    params.subject_alt_names.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+    params
+        .subject_alt_names
+        .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "kube-apiserver");
     params.distinguished_name = dn;
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.not_after = rcgen::date_time_ymd(2035, 1, 1);
     let issuer = Issuer::new(ca_params, &ca_key_pair);
     let leaf = params.signed_by(&leaf_key, &issuer)?;
@@ -100,7 +135,10 @@ pub fn load_or_create(dir: &Path, dns: &[String], ips: &[IpAddr]) -> Result<Serv
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
-    std::fs::read_to_string(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes a file readable only by its owner (0600).
@@ -114,20 +152,35 @@ pub fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|source| TlsError::Write { path: tmp.clone(), source })?;
+        .map_err(|source| TlsError::Write {
+            path: tmp.clone(),
+            source,
+        })?;
     f.write_all(contents.as_bytes())
         .and_then(|_| f.sync_all())
-        .map_err(|source| TlsError::Write { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| TlsError::Write { path: path.to_path_buf(), source })
+        .map_err(|source| TlsError::Write {
+            path: tmp.clone(),
+            source,
+        })?;
+    std::fs::rename(&tmp, path).map_err(|source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The rustls server configuration (HTTP/2 and HTTP/1.1 by ALPN).
 pub fn server_config(certs: &ServingCerts) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let chain: Vec<_> = rustls_pemfile::certs(&mut certs.cert_pem.as_bytes())
         .collect::<Result<_, _>>()
-        .map_err(|source| TlsError::Read { path: PathBuf::from("serving certificate"), source })?;
+        .map_err(|source| TlsError::Read {
+            path: PathBuf::from("serving certificate"),
+            source,
+        })?;
     let key = rustls_pemfile::private_key(&mut certs.key_pem.as_bytes())
-        .map_err(|source| TlsError::Read { path: PathBuf::from("serving key"), source })?
+        .map_err(|source| TlsError::Read {
+            path: PathBuf::from("serving key"),
+            source,
+        })?
         .ok_or_else(|| TlsError::NoKey(PathBuf::from("serving key")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -150,7 +203,9 @@ mod tests {
         let b = load_or_create(dir.path(), &dns, &ips).unwrap();
         assert_eq!(a.ca_pem, b.ca_pem);
         assert!(server_config(&a).is_ok());
-        let mode = std::fs::metadata(dir.path().join("server-ca.key")).unwrap().permissions();
+        let mode = std::fs::metadata(dir.path().join("server-ca.key"))
+            .unwrap()
+            .permissions();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode.mode() & 0o777, 0o600);
     }

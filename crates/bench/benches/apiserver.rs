@@ -6,7 +6,9 @@ use rkube_bench::suite::{Config, machine_json, measure_api, rkube_bin, run_store
 #[tokio::main]
 async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
-        println!("apiserver bench: run it with `cargo bench -p rkube-bench` (skipped under cargo test)");
+        println!(
+            "apiserver bench: run it with `cargo bench -p rkube-bench` (skipped under cargo test)"
+        );
         return;
     }
     let cfg = Config::from_env();
@@ -49,7 +51,12 @@ async fn main() {
     println!();
     println!("==================== summary ====================");
     println!("machine: {machine}");
-    println!("loadavg at end: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!(
+        "loadavg at end: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
     for r in &reports {
         println!("{}", r.table());
     }

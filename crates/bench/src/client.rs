@@ -70,7 +70,11 @@ impl Api {
 
     /// GETs `path`; returns the status and the whole body.
     pub async fn get(&self, path: &str) -> Result<(StatusCode, bytes::Bytes)> {
-        let resp = self.request(Method::GET, path).header(reqwest::header::ACCEPT, "application/json").send().await?;
+        let resp = self
+            .request(Method::GET, path)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await?;
         let status = resp.status();
         Ok((status, resp.bytes().await?))
     }
@@ -79,7 +83,10 @@ impl Api {
     pub async fn get_ok(&self, path: &str) -> Result<bytes::Bytes> {
         let (status, body) = self.get(path).await?;
         if !status.is_success() {
-            bail!("GET {path}: {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+            bail!(
+                "GET {path}: {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
         }
         Ok(body)
     }
@@ -95,7 +102,8 @@ impl Api {
 
 /// Creates namespace `name` (201, or 409 if it exists).
 pub async fn create_namespace(api: &Api, name: &str) -> Result<()> {
-    let body = format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#);
+    let body =
+        format!(r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}"#);
     let status = api.post_json("/api/v1/namespaces", body).await?;
     if !(status.is_success() || status == StatusCode::CONFLICT) {
         bail!("creating namespace {name}: {status}");

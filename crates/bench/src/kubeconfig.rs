@@ -26,10 +26,10 @@ pub fn default_path(arg: Option<&Path>) -> std::path::PathBuf {
     if let Some(p) = arg {
         return p.to_path_buf();
     }
-    if let Some(k) = std::env::var_os("KUBECONFIG") {
-        if let Some(first) = std::env::split_paths(&k).next() {
-            return first;
-        }
+    if let Some(k) = std::env::var_os("KUBECONFIG")
+        && let Some(first) = std::env::split_paths(&k).next()
+    {
+        return first;
     }
     let home = std::env::var_os("HOME").unwrap_or_default();
     Path::new(&home).join(".kube/config")
@@ -37,7 +37,8 @@ pub fn default_path(arg: Option<&Path>) -> std::path::PathBuf {
 
 /// Loads the current context of the kubeconfig at `path`.
 pub fn load(path: &Path) -> Result<Target> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading kubeconfig {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&text, base).with_context(|| format!("kubeconfig {}", path.display()))
 }
@@ -45,26 +46,54 @@ pub fn load(path: &Path) -> Result<Target> {
 /// Parses kubeconfig text; relative file references resolve against `base`.
 pub fn parse(text: &str, base: &Path) -> Result<Target> {
     let doc: Value = serde_yaml::from_str(text)?;
-    let current = doc.get("current-context").and_then(Value::as_str).unwrap_or_default();
-    let context = named(&doc, "contexts", current, "context").or_else(|| first(&doc, "contexts", "context"));
-    let cluster_name = context.and_then(|c| c.get("cluster")).and_then(Value::as_str).unwrap_or_default();
-    let user_name = context.and_then(|c| c.get("user")).and_then(Value::as_str).unwrap_or_default();
+    let current = doc
+        .get("current-context")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let context =
+        named(&doc, "contexts", current, "context").or_else(|| first(&doc, "contexts", "context"));
+    let cluster_name = context
+        .and_then(|c| c.get("cluster"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let user_name = context
+        .and_then(|c| c.get("user"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let cluster = named(&doc, "clusters", cluster_name, "cluster")
         .or_else(|| first(&doc, "clusters", "cluster"))
         .ok_or_else(|| anyhow!("no cluster"))?;
     let user = named(&doc, "users", user_name, "user").or_else(|| first(&doc, "users", "user"));
 
-    let server = cluster.get("server").and_then(Value::as_str).ok_or_else(|| anyhow!("cluster has no server"))?;
-    let mut t = Target { server: server.trim_end_matches('/').to_string(), ..Target::default() };
-    t.insecure = cluster.get("insecure-skip-tls-verify").and_then(Value::as_bool).unwrap_or(false);
-    t.ca_pem = data_or_file(cluster, "certificate-authority-data", "certificate-authority", base)?;
+    let server = cluster
+        .get("server")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("cluster has no server"))?;
+    let mut t = Target {
+        server: server.trim_end_matches('/').to_string(),
+        ..Target::default()
+    };
+    t.insecure = cluster
+        .get("insecure-skip-tls-verify")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    t.ca_pem = data_or_file(
+        cluster,
+        "certificate-authority-data",
+        "certificate-authority",
+        base,
+    )?;
     if let Some(user) = user {
-        t.token = user.get("token").and_then(Value::as_str).map(str::to_string);
-        if t.token.is_none() {
-            if let Some(f) = user.get("tokenFile").and_then(Value::as_str) {
-                let s = std::fs::read_to_string(base.join(f)).with_context(|| format!("token file {f}"))?;
-                t.token = Some(s.trim().to_string());
-            }
+        t.token = user
+            .get("token")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if t.token.is_none()
+            && let Some(f) = user.get("tokenFile").and_then(Value::as_str)
+        {
+            let s =
+                std::fs::read_to_string(base.join(f)).with_context(|| format!("token file {f}"))?;
+            t.token = Some(s.trim().to_string());
         }
         let cert = data_or_file(user, "client-certificate-data", "client-certificate", base)?;
         let key = data_or_file(user, "client-key-data", "client-key", base)?;
@@ -96,7 +125,12 @@ fn first<'a>(doc: &'a Value, list: &str, inner: &str) -> Option<&'a Value> {
 }
 
 /// Base64 `data_key` decoded, or the file named by `file_key` read.
-fn data_or_file(map: &Value, data_key: &str, file_key: &str, base: &Path) -> Result<Option<Vec<u8>>> {
+fn data_or_file(
+    map: &Value,
+    data_key: &str,
+    file_key: &str,
+    base: &Path,
+) -> Result<Option<Vec<u8>>> {
     if let Some(d) = map.get(data_key).and_then(Value::as_str) {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(d.trim())

@@ -36,7 +36,10 @@ impl Errors {
         }
     }
     fn take(&self) -> (u64, Option<String>) {
-        (self.count.load(Ordering::Relaxed), self.first.lock().ok().and_then(|mut f| f.take()))
+        (
+            self.count.load(Ordering::Relaxed),
+            self.first.lock().ok().and_then(|mut f| f.take()),
+        )
     }
 }
 
@@ -58,8 +61,15 @@ pub async fn creates_closed(clients: &[Api], plan: &CreatePlan) -> Summary {
     let start = Instant::now();
     let deadline = start + plan.max_time;
     let mut tasks = Vec::new();
-    for api in clients.iter().cloned() {
-        let (next, errors, tpl, path, plan) = (next.clone(), errors.clone(), tpl.clone(), path.clone(), plan.clone());
+    for api in clients {
+        let api = api.clone();
+        let (next, errors, tpl, path, plan) = (
+            next.clone(),
+            errors.clone(),
+            tpl.clone(),
+            path.clone(),
+            plan.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut h = histogram();
             let mut ok = 0u64;
@@ -109,7 +119,8 @@ pub async fn creates_paced(clients: &[Api], plan: &CreatePlan, rate: f64) -> Sum
         let api = clients[i % clients.len().max(1)].clone();
         let (errors, path, hist, ok) = (errors.clone(), path.clone(), hist.clone(), ok.clone());
         tasks.push(tokio::spawn(async move {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now()) + Duration::from_secs(5);
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now())
+                + Duration::from_secs(5);
             match tokio::time::timeout(remaining, create_one(&api, &path, body)).await {
                 Ok(Ok(())) => {
                     if let Ok(mut h) = hist.lock() {
@@ -127,12 +138,17 @@ pub async fn creates_paced(clients: &[Api], plan: &CreatePlan, rate: f64) -> Sum
     }
     let elapsed = start.elapsed();
     let (errs, first) = errors.take();
-    let h = hist.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram());
+    let h = hist
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| histogram());
     Summary::from(&h, ok.load(Ordering::Relaxed), errs, elapsed, first)
 }
 
 /// Joins tasks that each return a histogram and a count.
-pub async fn merge(tasks: Vec<tokio::task::JoinHandle<(Histogram<u64>, u64)>>) -> (Histogram<u64>, u64) {
+pub async fn merge(
+    tasks: Vec<tokio::task::JoinHandle<(Histogram<u64>, u64)>>,
+) -> (Histogram<u64>, u64) {
     let mut h = histogram();
     let mut ok = 0;
     for t in tasks {

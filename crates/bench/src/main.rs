@@ -14,7 +14,10 @@ use rkube_bench::suite::random_namespace;
 use rkube_bench::watch::watch_fanout;
 
 #[derive(Parser)]
-#[command(name = "rkube-bench", about = "Benchmarks of a Kubernetes API server (any kubeconfig)")]
+#[command(
+    name = "rkube-bench",
+    about = "Benchmarks of a Kubernetes API server (any kubeconfig)"
+)]
 struct Cli {
     /// Kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, global = true)]
@@ -84,7 +87,12 @@ async fn namespace(target: &Target, given: &Option<String>) -> Result<(String, b
 
 /// Creates pods `p-0..p-<n>` with 16 clients, printing the figures.
 async fn seed(target: &Target, ns: &str, n: usize, max: Duration) -> Result<()> {
-    let plan = CreatePlan { namespace: ns.into(), first: 0, count: n, max_time: max };
+    let plan = CreatePlan {
+        namespace: ns.into(),
+        first: 0,
+        count: n,
+        max_time: max,
+    };
     let s = creates_closed(&Api::many(target, 16)?, &plan).await;
     println!("{}", s.line("seed creates (16 clients)"));
     Ok(())
@@ -98,10 +106,19 @@ async fn main() -> Result<()> {
     println!("server: {}", target.server);
     let max = Duration::from_secs(cli.max_seconds);
     match cli.cmd {
-        Cmd::Creates { clients, count, rate } => {
+        Cmd::Creates {
+            clients,
+            count,
+            rate,
+        } => {
             let (ns, _) = namespace(&target, &cli.namespace).await?;
             let apis = Api::many(&target, clients)?;
-            let plan = CreatePlan { namespace: ns, first: 0, count, max_time: max };
+            let plan = CreatePlan {
+                namespace: ns,
+                first: 0,
+                count,
+                max_time: max,
+            };
             let s = match rate {
                 Some(r) => creates_paced(&apis, &plan, r).await,
                 None => creates_closed(&apis, &plan).await,
@@ -112,7 +129,11 @@ async fn main() -> Result<()> {
             };
             println!("{}", s.line(&what));
         }
-        Cmd::Get { clients, count, pods } => {
+        Cmd::Get {
+            clients,
+            count,
+            pods,
+        } => {
             let (ns, fresh) = namespace(&target, &cli.namespace).await?;
             if fresh {
                 seed(&target, &ns, pods, max).await?;
@@ -127,19 +148,36 @@ async fn main() -> Result<()> {
             }
             let api = Api::new(&target)?;
             match page {
-                Some(p) => println!("LIST by {p}: {}", list_paged(&api, &ns, p, max).await?.line()),
+                Some(p) => println!(
+                    "LIST by {p}: {}",
+                    list_paged(&api, &ns, p, max).await?.line()
+                ),
                 None => {
                     for r in list_whole(&api, &ns, reps, false).await? {
-                        println!("LIST whole: {} items, {} in {:.3}s", r.items, mib(r.bytes as u64), r.elapsed.as_secs_f64());
+                        println!(
+                            "LIST whole: {} items, {} in {:.3}s",
+                            r.items,
+                            mib(r.bytes as u64),
+                            r.elapsed.as_secs_f64()
+                        );
                     }
                 }
             }
         }
-        Cmd::Watch { watchers, events, rate } => {
+        Cmd::Watch {
+            watchers,
+            events,
+            rate,
+        } => {
             let (ns, _) = namespace(&target, &cli.namespace).await?;
             let w = Api::many(&target, watchers)?;
             let writers = Api::many(&target, 8)?;
-            let plan = CreatePlan { namespace: ns, first: 0, count: events, max_time: max };
+            let plan = CreatePlan {
+                namespace: ns,
+                first: 0,
+                count: events,
+                max_time: max,
+            };
             let r = watch_fanout(&w, &writers, &plan, rate).await?;
             println!("{}", r.creates.line("creates during watch"));
             println!("watch: {}", r.line());

@@ -13,7 +13,10 @@ pub const STAMP_WIDTH: usize = 20;
 
 /// Now, in nanoseconds since the Unix epoch.
 pub fn now_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// A small realistic pod (one nginx container, labels, env, resources) as static JSON pieces.

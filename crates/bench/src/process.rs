@@ -60,11 +60,19 @@ pub struct Server {
 impl Server {
     /// Starts `bin server` on 127.0.0.1 with `data_dir` and waits (polling every ~5 ms) for
     /// `/readyz` to answer `ok` and the kubeconfig to exist.
-    pub async fn start(bin: &Path, data_dir: &Path, datastore: Option<&str>, within: Duration) -> Result<Server> {
+    pub async fn start(
+        bin: &Path,
+        data_dir: &Path,
+        datastore: Option<&str>,
+        within: Duration,
+    ) -> Result<Server> {
         let port = free_port()?;
         std::fs::create_dir_all(data_dir)?;
         let log = data_dir.join(format!("server-{port}.log"));
-        let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let logf = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let mut cmd = Command::new(bin);
         cmd.arg("server")
             .arg("--data-dir")
@@ -87,23 +95,38 @@ impl Server {
         let url = format!("https://127.0.0.1:{port}/readyz");
         let kubeconfig = data_dir.join("kubeconfig.yaml");
         let t0 = Instant::now();
-        let child = cmd.spawn().with_context(|| format!("starting {}", bin.display()))?;
-        let mut s = Server { child: Some(child), port, data_dir: data_dir.to_path_buf(), log, ready_after: Duration::ZERO };
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut s = Server {
+            child: Some(child),
+            port,
+            data_dir: data_dir.to_path_buf(),
+            log,
+            ready_after: Duration::ZERO,
+        };
         while t0.elapsed() < within {
             if let Some(Ok(Some(status))) = s.child.as_mut().map(Child::try_wait) {
-                bail!("rkube server exited early ({status}); log:\n{}", s.log_tail());
+                bail!(
+                    "rkube server exited early ({status}); log:\n{}",
+                    s.log_tail()
+                );
             }
-            if let Ok(r) = probe.get(&url).send().await {
-                if r.status().is_success() && r.bytes().await.map(|b| &b[..] == b"ok").unwrap_or(false) {
-                    s.ready_after = t0.elapsed();
-                    if kubeconfig.exists() {
-                        return Ok(s);
-                    }
+            if let Ok(r) = probe.get(&url).send().await
+                && r.status().is_success()
+                && r.bytes().await.map(|b| &b[..] == b"ok").unwrap_or(false)
+            {
+                s.ready_after = t0.elapsed();
+                if kubeconfig.exists() {
+                    return Ok(s);
                 }
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        bail!("rkube server not ready after {within:?}; log:\n{}", s.log_tail())
+        bail!(
+            "rkube server not ready after {within:?}; log:\n{}",
+            s.log_tail()
+        )
     }
 
     /// The server's PID.
@@ -147,16 +170,23 @@ pub struct Etcd {
 impl Etcd {
     /// The etcd binary.
     pub fn bin() -> PathBuf {
-        std::env::var_os("ETCD_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
+        std::env::var_os("ETCD_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
     }
 
     /// Starts etcd in a temporary data dir and waits until `/health` says true.
     pub async fn start() -> Result<Etcd> {
         let bin = Self::bin();
         if !bin.exists() {
-            bail!("etcd not found at {}: install Debian's etcd-server", bin.display());
+            bail!(
+                "etcd not found at {}: install Debian's etcd-server",
+                bin.display()
+            );
         }
-        let dir = tempfile::Builder::new().prefix("rkube-bench-etcd").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("rkube-bench-etcd")
+            .tempdir()?;
         let (client, peer) = (free_port()?, free_port()?);
         let endpoint = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
@@ -164,8 +194,18 @@ impl Etcd {
         let child = Command::new(bin)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
-            .args(["--listen-client-urls", &endpoint, "--advertise-client-urls", &endpoint])
-            .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+            .args([
+                "--listen-client-urls",
+                &endpoint,
+                "--advertise-client-urls",
+                &endpoint,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
             .arg("--initial-cluster")
             .arg(format!("default={peer_url}"))
             .args(["--quota-backend-bytes", "8589934592"])
@@ -175,14 +215,20 @@ impl Etcd {
             .stderr(log)
             .spawn()
             .context("starting etcd")?;
-        let e = Etcd { child, endpoint, _dir: dir };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+        let e = Etcd {
+            child,
+            endpoint,
+            _dir: dir,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .build()?;
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(30) {
-            if let Ok(r) = http.get(format!("{}/health", e.endpoint)).send().await {
-                if r.text().await.map(|t| t.contains("true")).unwrap_or(false) {
-                    return Ok(e);
-                }
+            if let Ok(r) = http.get(format!("{}/health", e.endpoint)).send().await
+                && r.text().await.map(|t| t.contains("true")).unwrap_or(false)
+            {
+                return Ok(e);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -11,7 +11,13 @@ use crate::load::merge;
 use crate::stats::{Summary, histogram, ms, record};
 
 /// `count` GETs of pods `p-<k>` (k spread over `0..pods`), split over the clients.
-pub async fn gets(clients: &[Api], namespace: &str, pods: usize, count: usize, max_time: Duration) -> Summary {
+pub async fn gets(
+    clients: &[Api],
+    namespace: &str,
+    pods: usize,
+    count: usize,
+    max_time: Duration,
+) -> Summary {
     let per = count.div_ceil(clients.len().max(1));
     let start = Instant::now();
     let deadline = start + max_time;
@@ -27,11 +33,13 @@ pub async fn gets(clients: &[Api], namespace: &str, pods: usize, count: usize, m
                 }
                 let k = (c * per + i).wrapping_mul(7919) % pods.max(1);
                 let t0 = Instant::now();
-                if let Ok((s, _)) = api.get(&format!("/api/v1/namespaces/{ns}/pods/p-{k}")).await {
-                    if s.is_success() {
-                        record(&mut h, t0.elapsed());
-                        ok += 1;
-                    }
+                if let Ok((s, _)) = api
+                    .get(&format!("/api/v1/namespaces/{ns}/pods/p-{k}"))
+                    .await
+                    && s.is_success()
+                {
+                    record(&mut h, t0.elapsed());
+                    ok += 1;
                 }
             }
             (h, ok)
@@ -65,7 +73,12 @@ pub struct WholeList {
 
 /// LISTs the namespace's pods in one request, `reps` times (`rv0`: from the watch cache with
 /// `resourceVersion=0`).
-pub async fn list_whole(api: &Api, namespace: &str, reps: usize, rv0: bool) -> Result<Vec<WholeList>> {
+pub async fn list_whole(
+    api: &Api,
+    namespace: &str,
+    reps: usize,
+    rv0: bool,
+) -> Result<Vec<WholeList>> {
     let q = if rv0 { "?resourceVersion=0" } else { "" };
     let path = format!("/api/v1/namespaces/{namespace}/pods{q}");
     let mut out = Vec::new();
@@ -74,7 +87,11 @@ pub async fn list_whole(api: &Api, namespace: &str, reps: usize, rv0: bool) -> R
         let body = api.get_ok(&path).await?;
         let elapsed = t0.elapsed();
         let list: List = serde_json::from_slice(&body)?;
-        out.push(WholeList { items: list.items.len(), bytes: body.len(), elapsed });
+        out.push(WholeList {
+            items: list.items.len(),
+            bytes: body.len(),
+            elapsed,
+        });
     }
     Ok(out)
 }
@@ -89,7 +106,12 @@ pub struct PagedWalk {
 }
 
 /// Walks the namespace's pods `page` at a time following `continue`.
-pub async fn list_paged(api: &Api, namespace: &str, page: usize, max_time: Duration) -> Result<PagedWalk> {
+pub async fn list_paged(
+    api: &Api,
+    namespace: &str,
+    page: usize,
+    max_time: Duration,
+) -> Result<PagedWalk> {
     let mut h = histogram();
     let start = Instant::now();
     let mut cont: Option<String> = None;
@@ -115,7 +137,12 @@ pub async fn list_paged(api: &Api, namespace: &str, page: usize, max_time: Durat
         }
     }
     let elapsed = start.elapsed();
-    Ok(PagedWalk { items, pages, elapsed, page: Summary::from(&h, pages as u64, 0, elapsed, None) })
+    Ok(PagedWalk {
+        items,
+        pages,
+        elapsed,
+        page: Summary::from(&h, pages as u64, 0, elapsed, None),
+    })
 }
 
 impl PagedWalk {

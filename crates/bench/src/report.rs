@@ -23,13 +23,20 @@ pub struct Report {
 impl Report {
     /// An empty report for `store`.
     pub fn new(store: &str) -> Report {
-        Report { store: store.to_string(), ..Report::default() }
+        Report {
+            store: store.to_string(),
+            ..Report::default()
+        }
     }
 
     /// Adds a figure to the table and its raw value to the JSON (and prints it right away).
     pub fn add(&mut self, key: &str, name: &str, value: String, goal: &str, raw: Value) {
         println!("  [{}] {name}: {value}", self.store);
-        self.rows.push(Row { name: name.to_string(), value, goal: goal.to_string() });
+        self.rows.push(Row {
+            name: name.to_string(),
+            value,
+            goal: goal.to_string(),
+        });
         self.json.insert(key.to_string(), raw);
     }
 
@@ -38,14 +45,30 @@ impl Report {
         let msg = format!("{err:#}");
         let short: String = msg.chars().take(160).collect();
         println!("  [{}] {name}: FAILED: {msg}", self.store);
-        self.rows.push(Row { name: name.to_string(), value: format!("FAILED: {short}"), goal: String::new() });
+        self.rows.push(Row {
+            name: name.to_string(),
+            value: format!("FAILED: {short}"),
+            goal: String::new(),
+        });
         self.json.insert(key.to_string(), json!({ "error": msg }));
     }
 
     /// The table, one block.
     pub fn table(&self) -> String {
-        let w0 = self.rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(6);
-        let w1 = self.rows.iter().map(|r| r.value.len()).max().unwrap_or(0).max(5);
+        let w0 = self
+            .rows
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let w1 = self
+            .rows
+            .iter()
+            .map(|r| r.value.len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
         let mut s = format!("== store: {} ==\n", self.store);
         s.push_str(&format!("{:<w0$}  {:<w1$}  goal\n", "figure", "value"));
         s.push_str(&format!("{}  {}  ----\n", "-".repeat(w0), "-".repeat(w1)));
@@ -72,7 +95,9 @@ pub fn write_json(path: &Path, machine: Value, reports: &[Report]) -> anyhow::Re
 
 /// Facts about this machine that bear on the figures: CPUs and load average.
 pub fn machine() -> Value {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     json!({ "cpus": cpus, "loadavg_at_start": load.join(" ") })

@@ -12,7 +12,9 @@ pub fn histogram() -> Histogram<u64> {
 
 /// Records `d` (saturating at the histogram's top).
 pub fn record(h: &mut Histogram<u64>, d: Duration) {
-    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, 600_000_000);
+    let us = u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .clamp(1, 600_000_000);
     h.saturating_record(us);
 }
 
@@ -36,7 +38,13 @@ pub struct Summary {
 
 impl Summary {
     /// Summarizes `h` over `elapsed`.
-    pub fn from(h: &Histogram<u64>, ok: u64, errors: u64, elapsed: Duration, first_error: Option<String>) -> Summary {
+    pub fn from(
+        h: &Histogram<u64>,
+        ok: u64,
+        errors: u64,
+        elapsed: Duration,
+        first_error: Option<String>,
+    ) -> Summary {
         Summary {
             ok,
             errors,
@@ -87,5 +95,9 @@ impl Summary {
 
 /// Microseconds as a short millisecond string.
 pub fn ms(us: u64) -> String {
-    if us >= 100_000 { format!("{:.0}ms", us as f64 / 1000.0) } else { format!("{:.2}ms", us as f64 / 1000.0) }
+    if us >= 100_000 {
+        format!("{:.0}ms", us as f64 / 1000.0)
+    } else {
+        format!("{:.2}ms", us as f64 / 1000.0)
+    }
 }

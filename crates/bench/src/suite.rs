@@ -40,7 +40,10 @@ pub struct Config {
 }
 
 fn env_num(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.replace(['_', ','], "").parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace(['_', ','], "").parse().ok())
+        .unwrap_or(default)
 }
 
 impl Config {
@@ -50,10 +53,15 @@ impl Config {
         let stores = std::env::var("RKUBE_BENCH_STORES").unwrap_or_else(|_| "sqlite,etcd".into());
         Config {
             pods,
-            stores: stores.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            stores: stores
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             rate: env_num("RKUBE_BENCH_RATE", 1000.0).max(1.0),
             watchers: env_num("RKUBE_BENCH_WATCHERS", 100.0).max(1.0) as usize,
-            watch_events: env_num("RKUBE_BENCH_WATCH_EVENTS", pods.min(10_000) as f64).max(1.0) as usize,
+            watch_events: env_num("RKUBE_BENCH_WATCH_EVENTS", pods.min(10_000) as f64).max(1.0)
+                as usize,
             watch_rate: env_num("RKUBE_BENCH_WATCH_RATE", 500.0).max(0.0),
             list_reps: env_num("RKUBE_BENCH_LIST_REPS", 3.0).max(1.0) as usize,
             page: 500,
@@ -69,7 +77,10 @@ impl Config {
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from("."))
 }
 
 /// The cargo target dir: `$CARGO_TARGET_DIR` or the workspace's `target/`.
@@ -83,7 +94,9 @@ pub fn target_dir() -> PathBuf {
 
 /// The server binary: `$RKUBE_BIN` or `<target>/release/rkube`, if it exists.
 pub fn rkube_bin() -> Option<PathBuf> {
-    let p = std::env::var_os("RKUBE_BIN").map(PathBuf::from).unwrap_or_else(|| target_dir().join("release/rkube"));
+    let p = std::env::var_os("RKUBE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("release/rkube"));
     p.exists().then_some(p)
 }
 
@@ -106,14 +119,25 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
 
     for c in [8, 16, 32] {
         let clients = Api::many(target, c)?;
-        let plan = CreatePlan { namespace: ns.clone(), first: next, count: per_run, max_time: Duration::from_secs(300) };
+        let plan = CreatePlan {
+            namespace: ns.clone(),
+            first: next,
+            count: per_run,
+            max_time: Duration::from_secs(300),
+        };
         let s = creates_closed(&clients, &plan).await;
         next += per_run;
         stored += s.ok as usize;
         rep.add(
             &format!("creates_{c}_clients"),
             &format!("pod creates/s, {c} clients ({per_run} creates)"),
-            format!("{:.0}/s  (p50 {} p99 {}, {} errors)", s.rate(), ms(s.p50_us), ms(s.p99_us), s.errors),
+            format!(
+                "{:.0}/s  (p50 {} p99 {}, {} errors)",
+                s.rate(),
+                ms(s.p50_us),
+                ms(s.p99_us),
+                s.errors
+            ),
             ">= 5,000/s",
             s.json(),
         );
@@ -121,31 +145,71 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
 
     let paced_count = ((cfg.rate * 10.0) as usize).min(cfg.pods.max(per_run));
     let clients = Api::many(target, 32)?;
-    let plan = CreatePlan { namespace: ns.clone(), first: next, count: paced_count, max_time: Duration::from_secs(300) };
+    let plan = CreatePlan {
+        namespace: ns.clone(),
+        first: next,
+        count: paced_count,
+        max_time: Duration::from_secs(300),
+    };
     let s = creates_paced(&clients, &plan, cfg.rate).await;
     next += paced_count;
     stored += s.ok as usize;
     rep.add(
         "creates_paced",
-        &format!("create latency at {:.0}/s open loop ({paced_count})", cfg.rate),
-        format!("p50 {} p99 {} max {}  (achieved {:.0}/s, {} errors)", ms(s.p50_us), ms(s.p99_us), ms(s.max_us), s.rate(), s.errors),
+        &format!(
+            "create latency at {:.0}/s open loop ({paced_count})",
+            cfg.rate
+        ),
+        format!(
+            "p50 {} p99 {} max {}  (achieved {:.0}/s, {} errors)",
+            ms(s.p50_us),
+            ms(s.p99_us),
+            ms(s.max_us),
+            s.rate(),
+            s.errors
+        ),
         "p99 <= 25 ms",
         s.json(),
     );
 
-    let s = gets(&Api::many(target, 1)?, &ns, stored, 5_000, Duration::from_secs(120)).await;
+    let s = gets(
+        &Api::many(target, 1)?,
+        &ns,
+        stored,
+        5_000,
+        Duration::from_secs(120),
+    )
+    .await;
     rep.add(
         "get_1_client",
         "GET one pod, 1 client (5,000)",
-        format!("p50 {} p99 {} max {}  ({:.0}/s)", ms(s.p50_us), ms(s.p99_us), ms(s.max_us), s.rate()),
+        format!(
+            "p50 {} p99 {} max {}  ({:.0}/s)",
+            ms(s.p50_us),
+            ms(s.p99_us),
+            ms(s.max_us),
+            s.rate()
+        ),
         "",
         s.json(),
     );
-    let s = gets(&Api::many(target, 8)?, &ns, stored, 20_000, Duration::from_secs(120)).await;
+    let s = gets(
+        &Api::many(target, 8)?,
+        &ns,
+        stored,
+        20_000,
+        Duration::from_secs(120),
+    )
+    .await;
     rep.add(
         "get_8_clients",
         "GET one pod, 8 clients (20,000)",
-        format!("{:.0}/s  (p50 {} p99 {})", s.rate(), ms(s.p50_us), ms(s.p99_us)),
+        format!(
+            "{:.0}/s  (p50 {} p99 {})",
+            s.rate(),
+            ms(s.p50_us),
+            ms(s.p99_us)
+        ),
         "",
         s.json(),
     );
@@ -172,7 +236,8 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
                     "watch lag, {} watchers x {} events (creates {})",
                     w.watchers,
                     w.events_per_watcher,
-                    rate.map(|r| format!("at {r:.0}/s")).unwrap_or_else(|| "unpaced".into())
+                    rate.map(|r| format!("at {r:.0}/s"))
+                        .unwrap_or_else(|| "unpaced".into())
                 ),
                 format!(
                     "p50 {} p99 {} max {}  ({}/{} watchers complete, {:.0} events/s)",
@@ -195,13 +260,24 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
     if stored < cfg.pods {
         let count = cfg.pods - stored;
         let clients = Api::many(target, 16)?;
-        let plan = CreatePlan { namespace: ns.clone(), first: next, count, max_time: Duration::from_secs(1800) };
+        let plan = CreatePlan {
+            namespace: ns.clone(),
+            first: next,
+            count,
+            max_time: Duration::from_secs(1800),
+        };
         let s = creates_closed(&clients, &plan).await;
         stored += s.ok as usize;
         rep.add(
             "load",
             &format!("load to {} pods, 16 clients ({count} creates)", cfg.pods),
-            format!("{:.0}/s  (p50 {} p99 {}, {} errors)", s.rate(), ms(s.p50_us), ms(s.p99_us), s.errors),
+            format!(
+                "{:.0}/s  (p50 {} p99 {}, {} errors)",
+                s.rate(),
+                ms(s.p50_us),
+                ms(s.p99_us),
+                s.errors
+            ),
             "",
             s.json(),
         );
@@ -209,7 +285,10 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
     rep.json.insert("pods_stored".into(), json!(stored));
 
     for (key, rv0) in [("list_whole", false), ("list_whole_rv0", true)] {
-        let name = format!("LIST {stored} pods whole{}", if rv0 { ", resourceVersion=0" } else { "" });
+        let name = format!(
+            "LIST {stored} pods whole{}",
+            if rv0 { ", resourceVersion=0" } else { "" }
+        );
         match list_whole(&admin, &ns, cfg.list_reps, rv0).await {
             Ok(runs) => {
                 let mut secs: Vec<f64> = runs.iter().map(|r| r.elapsed.as_secs_f64()).collect();
@@ -258,12 +337,28 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
 }
 
 /// Adds the RSS of `pid` (and etcd's) after settling.
-async fn add_rss(rep: &mut Report, key: &str, name: &str, goal: &str, pid: u32, etcd: Option<&Etcd>, settle: Duration) {
+async fn add_rss(
+    rep: &mut Report,
+    key: &str,
+    name: &str,
+    goal: &str,
+    pid: u32,
+    etcd: Option<&Etcd>,
+    settle: Duration,
+) {
     tokio::time::sleep(settle).await;
     let rss = rss_bytes(pid).unwrap_or(0);
     let etcd_rss = etcd.and_then(|e| rss_bytes(e.pid()));
-    let extra = etcd_rss.map(|b| format!("  (etcd: {})", mib(b))).unwrap_or_default();
-    rep.add(key, name, format!("{}{extra}", mib(rss)), goal, json!({ "rss_bytes": rss, "etcd_rss_bytes": etcd_rss }));
+    let extra = etcd_rss
+        .map(|b| format!("  (etcd: {})", mib(b)))
+        .unwrap_or_default();
+    rep.add(
+        key,
+        name,
+        format!("{}{extra}", mib(rss)),
+        goal,
+        json!({ "rss_bytes": rss, "etcd_rss_bytes": etcd_rss }),
+    );
 }
 
 fn ready_row(rep: &mut Report, key: &str, name: &str, goal: &str, s: &Server) {
@@ -285,11 +380,32 @@ pub async fn run_store(bin: &Path, store: &str, cfg: &Config) -> Result<Report> 
     let within = Duration::from_secs(120);
 
     let mut server = Server::start(bin, &data_dir, endpoint.as_deref(), within).await?;
-    ready_row(&mut rep, "ready_first_boot_ms", "start -> /readyz, empty, first boot", "<= 300 ms", &server);
-    add_rss(&mut rep, "rss_idle", "server RSS idle, empty", "<= 50 MB", server.pid(), etcd.as_ref(), cfg.settle).await;
+    ready_row(
+        &mut rep,
+        "ready_first_boot_ms",
+        "start -> /readyz, empty, first boot",
+        "<= 300 ms",
+        &server,
+    );
+    add_rss(
+        &mut rep,
+        "rss_idle",
+        "server RSS idle, empty",
+        "<= 50 MB",
+        server.pid(),
+        etcd.as_ref(),
+        cfg.settle,
+    )
+    .await;
     server.stop();
     let mut server = Server::start(bin, &data_dir, endpoint.as_deref(), within).await?;
-    ready_row(&mut rep, "ready_restart_empty_ms", "start -> /readyz, empty, restart", "<= 300 ms", &server);
+    ready_row(
+        &mut rep,
+        "ready_restart_empty_ms",
+        "start -> /readyz, empty, restart",
+        "<= 300 ms",
+        &server,
+    );
 
     let target = kubeconfig::load(&server.kubeconfig())?;
     let stored = match measure_api(&mut rep, &target, cfg).await {

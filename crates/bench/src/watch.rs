@@ -65,7 +65,11 @@ pub async fn watch_fanout(
     rate: Option<f64>,
 ) -> Result<WatchResult> {
     let ns = &plan.namespace;
-    let head: ListHead = serde_json::from_slice(&writers[0].get_ok(&format!("/api/v1/namespaces/{ns}/pods?limit=1")).await?)?;
+    let head: ListHead = serde_json::from_slice(
+        &writers[0]
+            .get_ok(&format!("/api/v1/namespaces/{ns}/pods?limit=1"))
+            .await?,
+    )?;
     let timeout_s = plan.max_time.as_secs() + 30;
     let path = format!(
         "/api/v1/namespaces/{ns}/pods?watch=1&resourceVersion={}&allowWatchBookmarks=true&timeoutSeconds={timeout_s}",
@@ -73,7 +77,11 @@ pub async fn watch_fanout(
     );
     let mut streams = Vec::new();
     for api in watch_clients {
-        let resp = api.request(reqwest::Method::GET, &path).send().await.context("starting watch")?;
+        let resp = api
+            .request(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .context("starting watch")?;
         if !resp.status().is_success() {
             bail!("watch: {}", resp.status());
         }
@@ -103,11 +111,22 @@ pub async fn watch_fanout(
         }
     }
     let lag = Summary::from(&h, received, 0, start.elapsed(), None);
-    Ok(WatchResult { watchers: watch_clients.len(), events_per_watcher: want, received, complete, lag, creates })
+    Ok(WatchResult {
+        watchers: watch_clients.len(),
+        events_per_watcher: want,
+        received,
+        complete,
+        lag,
+        creates,
+    })
 }
 
 /// Reads one watch stream until `want` stamped ADDED events or the deadline.
-async fn receive(mut resp: reqwest::Response, want: usize, deadline: Instant) -> (Histogram<u64>, u64) {
+async fn receive(
+    mut resp: reqwest::Response,
+    want: usize,
+    deadline: Instant,
+) -> (Histogram<u64>, u64) {
     let mut h = histogram();
     let mut n = 0u64;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -123,11 +142,11 @@ async fn receive(mut resp: reqwest::Response, want: usize, deadline: Instant) ->
         while let Some(nl) = memchr::memchr(b'\n', &buf[from..]) {
             let line = &buf[from..from + nl];
             let head = &line[..line.len().min(48)];
-            if memchr::memmem::find(head, b"\"ADDED\"").is_some() {
-                if let Some(sent) = find_stamp(line) {
-                    record(&mut h, Duration::from_nanos(now.saturating_sub(sent)));
-                    n += 1;
-                }
+            if memchr::memmem::find(head, b"\"ADDED\"").is_some()
+                && let Some(sent) = find_stamp(line)
+            {
+                record(&mut h, Duration::from_nanos(now.saturating_sub(sent)));
+                n += 1;
             }
             from += nl + 1;
         }

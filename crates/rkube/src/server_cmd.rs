@@ -10,19 +10,35 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::ServerArgs;
 
 fn config_from(args: &ServerArgs) -> Result<ServerConfig> {
-    let service_cidr: Cidr = args.service_cidr.parse().map_err(anyhow::Error::msg).context("--service-cidr")?;
-    let cluster_cidr: Cidr = args.cluster_cidr.parse().map_err(anyhow::Error::msg).context("--cluster-cidr")?;
+    let service_cidr: Cidr = args
+        .service_cidr
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("--service-cidr")?;
+    let cluster_cidr: Cidr = args
+        .cluster_cidr
+        .parse()
+        .map_err(anyhow::Error::msg)
+        .context("--cluster-cidr")?;
     let node_port_range = rkube_apiserver::config::parse_port_range(&args.service_node_port_range)
         .map_err(anyhow::Error::msg)
         .context("--service-node-port-range")?;
     if let Some(ep) = &args.datastore_endpoint {
-        let ok = ep.starts_with("sqlite://") || ep.starts_with("memory://") || ep.starts_with("http://") || ep.starts_with("https://");
-        anyhow::ensure!(ok, "--datastore-endpoint {ep:?}: want sqlite:///PATH, memory:// or http(s)://HOST:PORT");
+        let ok = ep.starts_with("sqlite://")
+            || ep.starts_with("memory://")
+            || ep.starts_with("http://")
+            || ep.starts_with("https://");
+        anyhow::ensure!(
+            ok,
+            "--datastore-endpoint {ep:?}: want sqlite:///PATH, memory:// or http(s)://HOST:PORT"
+        );
     }
     let data_dir = if args.data_dir.is_absolute() {
         args.data_dir.clone()
     } else {
-        std::env::current_dir().context("current directory")?.join(&args.data_dir)
+        std::env::current_dir()
+            .context("current directory")?
+            .join(&args.data_dir)
     };
     Ok(ServerConfig {
         data_dir,
@@ -47,7 +63,10 @@ pub fn run(args: ServerArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("rkube server: starting runtime: {e}");
@@ -67,7 +86,10 @@ async fn serve(config: ServerConfig) -> Result<()> {
     let stop = CancellationToken::new();
     let signals = stop.clone();
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             return;
         };
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
@@ -76,7 +98,9 @@ async fn serve(config: ServerConfig) -> Result<()> {
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         std::process::exit(130);
     });
-    rkube_apiserver::run(config, stop, None).await.context("API server")?;
+    rkube_apiserver::run(config, stop, None)
+        .await
+        .context("API server")?;
     tracing::info!("stopped");
     Ok(())
 }

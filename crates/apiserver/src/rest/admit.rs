@@ -38,21 +38,34 @@ pub fn storage_info(info: &'static ResourceInfo) -> &'static ResourceInfo {
 
 /// Decodes a body object for `info`, reports unknown fields per `opts`, converts it to
 /// the storage version and applies defaults. Returns the object and any warnings.
-pub fn decode(info: &'static ResourceInfo, obj: Value, opts: &WriteOptions) -> Result<(Value, Vec<String>), ApiError> {
-    let decoded = rkube_objects::decode(info, &obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
+pub fn decode(
+    info: &'static ResourceInfo,
+    obj: Value,
+    opts: &WriteOptions,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let decoded =
+        rkube_objects::decode(info, &obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut warnings = Vec::new();
     if !decoded.unknown_fields.is_empty() {
-        let msgs: Vec<String> = decoded.unknown_fields.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+        let msgs: Vec<String> = decoded
+            .unknown_fields
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
         match opts.field_validation {
             FieldValidation::Strict => {
-                return Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", "))));
+                return Err(ApiError::bad_request(format!(
+                    "strict decoding error: {}",
+                    msgs.join(", ")
+                )));
             }
             FieldValidation::Warn => warnings = msgs,
             FieldValidation::Ignore => {}
         }
     }
     let storage = storage_info(info);
-    let mut value = rkube_objects::to_storage(info, decoded.value).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut value = rkube_objects::to_storage(info, decoded.value)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     rkube_objects::apply_defaults(storage, &mut value);
     Ok((value, warnings))
 }
@@ -125,10 +138,10 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str) {
             // A pod created already bound (nodeName set) keeps no PodScheduled condition; the
             // scheduler or binding adds it.
             if let Some(map) = obj.as_object_mut() {
-                if let Some(old) = map.get("status") {
-                    if let Some(nominated) = old.get("nominatedNodeName") {
-                        status["nominatedNodeName"] = nominated.clone();
-                    }
+                if let Some(old) = map.get("status")
+                    && let Some(nominated) = old.get("nominatedNodeName")
+                {
+                    status["nominatedNodeName"] = nominated.clone();
                 }
                 map.insert("status".into(), status);
             }
@@ -172,7 +185,12 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str) {
 
 /// Carries over what an update may not change and decides the generation.
 /// `subresource` is `Some("status")` for status updates.
-pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value, subresource: Option<&str>) {
+pub fn prepare_for_update(
+    info: &ResourceInfo,
+    new: &mut Value,
+    old: &Value,
+    subresource: Option<&str>,
+) {
     if subresource == Some("status") {
         // Only status changes through /status.
         let status = new.get("status").cloned();
@@ -195,7 +213,14 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value, sub
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let spec_changed = meta::spec_changed(old, new);
     let m = meta::meta_mut(new);
-    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "name", "namespace"] {
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "name",
+        "namespace",
+    ] {
         match old_meta.get(k) {
             Some(v) => m.insert(k.into(), v.clone()),
             None => m.remove(k),
@@ -203,8 +228,14 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value, sub
     }
     m.remove("selfLink");
     if tracks_generation(info) {
-        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
-        m.insert("generation".into(), json!(if spec_changed { g + 1 } else { g }));
+        let g = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        m.insert(
+            "generation".into(),
+            json!(if spec_changed { g + 1 } else { g }),
+        );
     } else {
         match old_meta.get("generation") {
             Some(v) => m.insert("generation".into(), v.clone()),
@@ -217,34 +248,57 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value, sub
 pub fn validate_create(info: &'static ResourceInfo, obj: &Value) -> Result<(), ApiError> {
     let storage = storage_info(info);
     let errs = rkube_validation::validate_create(storage, obj);
-    if errs.is_empty() { Ok(()) } else { Err(ApiError::invalid(info, meta::name(obj), errs)) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(info, meta::name(obj), errs))
+    }
 }
 
 /// Validation of an update; 422 with every field error.
-pub fn validate_update(info: &'static ResourceInfo, new: &Value, old: &Value, subresource: Option<&str>) -> Result<(), ApiError> {
+pub fn validate_update(
+    info: &'static ResourceInfo,
+    new: &Value,
+    old: &Value,
+    subresource: Option<&str>,
+) -> Result<(), ApiError> {
     let storage = storage_info(info);
     let errs = if subresource == Some("status") {
         rkube_validation::validate_status_update(storage, new, old)
     } else {
         rkube_validation::validate_update(storage, new, old)
     };
-    if errs.is_empty() { Ok(()) } else { Err(ApiError::invalid(info, meta::name(new), errs)) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(info, meta::name(new), errs))
+    }
 }
 
 /// The namespace of a namespaced write must exist and not be terminating.
-pub fn check_namespace(state: &AppState, info: &ResourceInfo, namespace: &str, name: &str) -> Result<(), ApiError> {
+pub fn check_namespace(
+    state: &AppState,
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
     if !info.namespaced {
         return Ok(());
     }
     let Some(ns_info) = registry::find("", "v1", "namespaces") else {
         return Ok(());
     };
-    let entry = state.caches.for_resource(ns_info).and_then(|c| c.get(&meta::key(ns_info, "", namespace)));
+    let entry = state
+        .caches
+        .for_resource(ns_info)
+        .and_then(|c| c.get(&meta::key(ns_info, "", namespace)));
     match entry {
         None => Err(ApiError::not_found(ns_info, namespace)),
         Some(e) => {
             let v = e.value();
-            if meta::is_terminating(&v) || v.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
+            if meta::is_terminating(&v)
+                || v.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+            {
                 Err(ApiError::Forbidden {
                     message: format!(
                         "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
@@ -270,7 +324,10 @@ mod tests {
 
     #[test]
     fn qos_classes() {
-        assert_eq!(qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})), "BestEffort");
+        assert_eq!(
+            qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})),
+            "BestEffort"
+        );
         let g = json!({"spec": {"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]}});
         assert_eq!(qos_class(&g), "Guaranteed");
         let b = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}});

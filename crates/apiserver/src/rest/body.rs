@@ -16,13 +16,21 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::TooLarge);
     }
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     let media = ctype.split(';').next().unwrap_or("").trim();
     match media {
-        "application/yaml" | "application/apply-patch+yaml" => serde_yaml::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}"))),
-        "application/vnd.kubernetes.protobuf" => rkube_protobuf::decode_to_json(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding request body as protobuf: {e}"))),
+        "application/yaml" | "application/apply-patch+yaml" => {
+            serde_yaml::from_slice::<Value>(body)
+                .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+        }
+        "application/vnd.kubernetes.protobuf" => {
+            rkube_protobuf::decode_to_json(body).map_err(|e| {
+                ApiError::bad_request(format!("error decoding request body as protobuf: {e}"))
+            })
+        }
         _ => serde_json::from_slice::<Value>(body).map_err(|e| {
             ApiError::bad_request(format!("error decoding request body as JSON: {e}"))
         }),
@@ -30,14 +38,27 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Checks `apiVersion`/`kind` of a body against the URL's resource, filling them when absent.
-pub fn check_type_meta(info: &ResourceInfo, obj: &mut Value, want_kind: &str, want_api_version: &str) -> Result<(), ApiError> {
+pub fn check_type_meta(
+    info: &ResourceInfo,
+    obj: &mut Value,
+    want_kind: &str,
+    want_api_version: &str,
+) -> Result<(), ApiError> {
     let Some(map) = obj.as_object_mut() else {
         return Err(ApiError::bad_request(format!(
             "the body of the request was not a JSON object: expected a {want_kind}"
         )));
     };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if kind.is_empty() {
         map.insert("kind".into(), json!(want_kind));
     } else if kind != want_kind {
@@ -66,7 +87,10 @@ pub enum Output {
 
 /// Negotiates the response representation from `Accept`.
 pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if accept.trim().is_empty() {
         return Ok(Output::Json);
     }
@@ -84,7 +108,10 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
                 }
             }
         }
-        let json_like = matches!(media, "application/json" | "*/*" | "application/*" | "application/yaml");
+        let json_like = matches!(
+            media,
+            "application/json" | "*/*" | "application/*" | "application/yaml"
+        );
         if !json_like {
             continue;
         }
@@ -105,7 +132,10 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
 /// A JSON response with a status code.
 pub fn json_response(code: StatusCode, body: impl Into<Bytes>) -> Response {
     let mut r = (code, body.into()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -149,7 +179,10 @@ mod tests {
         let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(negotiate(&h(kubectl)).unwrap(), Output::Table);
         assert_eq!(negotiate(&h("application/json")).unwrap(), Output::Json);
-        assert_eq!(negotiate(&h("application/vnd.kubernetes.protobuf, */*")).unwrap(), Output::Json);
+        assert_eq!(
+            negotiate(&h("application/vnd.kubernetes.protobuf, */*")).unwrap(),
+            Output::Json
+        );
         assert!(negotiate(&h("application/vnd.kubernetes.protobuf")).is_err());
     }
 }

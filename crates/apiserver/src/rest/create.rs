@@ -20,7 +20,9 @@ pub fn settle_namespace(req: &ResourceRequest, obj: &mut Value) -> Result<(), Ap
     let body_ns = meta::namespace(obj).to_string();
     if req.info.namespaced {
         let Some(ns) = req.namespace.as_deref() else {
-            return Err(ApiError::bad_request("the server could not find the requested resource: a namespace is required"));
+            return Err(ApiError::bad_request(
+                "the server could not find the requested resource: a namespace is required",
+            ));
         };
         if !body_ns.is_empty() && body_ns != ns {
             return Err(ApiError::bad_request(
@@ -35,7 +37,13 @@ pub fn settle_namespace(req: &ResourceRequest, obj: &mut Value) -> Result<(), Ap
 }
 
 /// Handles a create of `req.info` from a request body.
-pub async fn create(state: &AppState, req: &ResourceRequest, q: &Query, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
+pub async fn create(
+    state: &AppState,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
     let opts = WriteOptions::from_query(q)?;
     let info = req.info;
     let mut obj = body::parse_body(headers, raw)?;
@@ -44,7 +52,10 @@ pub async fn create(state: &AppState, req: &ResourceRequest, q: &Query, headers:
     let (obj, warnings) = admit::decode(info, obj, &opts)?;
     let created = create_object(state, info, obj, opts.dry_run).await?;
     let served = admit::to_served(info, created)?;
-    Ok(body::with_warnings(body::value_response(StatusCode::CREATED, &served), &warnings))
+    Ok(body::with_warnings(
+        body::value_response(StatusCode::CREATED, &served),
+        &warnings,
+    ))
 }
 
 /// Creates an already decoded object (storage version); returns it with its resourceVersion.
@@ -55,8 +66,13 @@ pub async fn create_object(
     dry_run: bool,
 ) -> Result<Value, ApiError> {
     let storage = admit::storage_info(info);
-    let generate = meta::meta_str(&obj, "name").is_none_or(str::is_empty)
-        .then(|| meta::meta_str(&obj, "generateName").unwrap_or("").to_string())
+    let generate = meta::meta_str(&obj, "name")
+        .is_none_or(str::is_empty)
+        .then(|| {
+            meta::meta_str(&obj, "generateName")
+                .unwrap_or("")
+                .to_string()
+        })
         .filter(|g| !g.is_empty());
     if let Some(prefix) = &generate {
         meta::meta_mut(&mut obj).insert("name".into(), json!(meta::generate_name(prefix)));
@@ -68,7 +84,12 @@ pub async fn create_object(
     admit::validate_create(info, &obj)?;
 
     let held = if storage.kind == "Service" && storage.group.is_empty() {
-        Some(state.services.allocate(&mut obj, None).map_err(|errs| admit::invalid(info, meta::name(&obj), errs))?)
+        Some(
+            state
+                .services
+                .allocate(&mut obj, None)
+                .map_err(|errs| admit::invalid(info, meta::name(&obj), errs))?,
+        )
     } else {
         None
     };
@@ -88,7 +109,9 @@ pub async fn create_object(
                 meta::set_resource_version(&mut obj, rev);
                 return Ok(obj);
             }
-            Err(StoreError::AlreadyExists { .. }) if generate.is_some() && tries < GENERATE_NAME_TRIES => {
+            Err(StoreError::AlreadyExists { .. })
+                if generate.is_some() && tries < GENERATE_NAME_TRIES =>
+            {
                 tries += 1;
                 let prefix = generate.as_deref().unwrap_or("");
                 meta::meta_mut(&mut obj).insert("name".into(), json!(meta::generate_name(prefix)));
@@ -98,7 +121,9 @@ pub async fn create_object(
                     state.services.release(h);
                 }
                 return Err(match e {
-                    StoreError::AlreadyExists { .. } => ApiError::already_exists(info, meta::name(&obj)),
+                    StoreError::AlreadyExists { .. } => {
+                        ApiError::already_exists(info, meta::name(&obj))
+                    }
                     other => other.into(),
                 });
             }

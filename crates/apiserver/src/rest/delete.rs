@@ -49,21 +49,29 @@ impl DeleteOptions {
             if let Some(u) = b.pointer("/preconditions/uid").and_then(Value::as_str) {
                 o.uid = Some(u.to_string());
             }
-            if let Some(rv) = b.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+            if let Some(rv) = b
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+            {
                 o.resource_version = Some(rv.to_string());
             }
-            if b.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All")) {
+            if b.get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|v| v == "All"))
+            {
                 o.dry_run = true;
             }
         }
-        if let Some(p) = &o.propagation {
-            if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
-                return Err(ApiError::Invalid {
-                    message: format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""),
-                    details: Default::default(),
-                    causes: Vec::new(),
-                });
-            }
+        if let Some(p) = &o.propagation
+            && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+        {
+            return Err(ApiError::Invalid {
+                message: format!(
+                    "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+                ),
+                details: Default::default(),
+                causes: Vec::new(),
+            });
         }
         Ok(o)
     }
@@ -74,13 +82,22 @@ fn grace_for(info: &ResourceInfo, obj: &Value, requested: Option<i64>) -> i64 {
     if !(info.group.is_empty() && info.kind == "Pod") {
         return 0;
     }
-    let unbound = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_none_or(str::is_empty);
-    let finished = matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    let unbound = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    let finished = matches!(
+        obj.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
     if unbound || finished {
         return 0;
     }
     let g = requested
-        .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+        .or_else(|| {
+            obj.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+        })
         .unwrap_or(30);
     g.max(0)
 }
@@ -106,21 +123,23 @@ pub async fn delete_object(
                 return Err(ApiError::conflict_because(
                     info,
                     name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
-                ));
-            }
-        }
-        if let Some(rv) = &opts.resource_version {
-            if *rv != kv.mod_revision.to_string() {
-                return Err(ApiError::conflict_because(
-                    info,
-                    name,
                     &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        kv.mod_revision
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
                     ),
                 ));
             }
+        }
+        if let Some(rv) = &opts.resource_version
+            && *rv != kv.mod_revision.to_string()
+        {
+            return Err(ApiError::conflict_because(
+                info,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    kv.mod_revision
+                ),
+            ));
         }
         let grace = grace_for(storage, &obj, opts.grace_period);
         let mut finalizers = meta::finalizers(&obj);
@@ -130,20 +149,37 @@ pub async fn delete_object(
                 Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
                     finalizers.push("foregroundDeletion".into())
                 }
-                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
+                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => {
+                    finalizers.push("orphan".into())
+                }
                 _ => {}
             }
         }
         let is_namespace = storage.group.is_empty() && storage.kind == "Namespace";
         let spec_finalizers = is_namespace
-            && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            && obj
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
 
         let graceful = grace > 0 || !finalizers.is_empty() || spec_finalizers;
         if graceful {
             if was_terminating {
-                let current = obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+                let current = obj
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 if grace == 0 && finalizers.is_empty() && !spec_finalizers {
-                    return remove(state, info, storage, &key, kv.mod_revision, obj, opts.dry_run).await;
+                    return remove(
+                        state,
+                        info,
+                        storage,
+                        &key,
+                        kv.mod_revision,
+                        obj,
+                        opts.dry_run,
+                    )
+                    .await;
                 }
                 if grace >= current {
                     meta::set_resource_version(&mut obj, kv.mod_revision);
@@ -152,7 +188,10 @@ pub async fn delete_object(
             }
             {
                 let m = meta::meta_mut(&mut obj);
-                m.insert("deletionTimestamp".into(), json!(meta::rfc3339_after(grace)));
+                m.insert(
+                    "deletionTimestamp".into(),
+                    json!(meta::rfc3339_after(grace)),
+                );
                 m.insert("deletionGracePeriodSeconds".into(), json!(grace));
                 if finalizers.is_empty() {
                     m.remove("finalizers");
@@ -160,10 +199,8 @@ pub async fn delete_object(
                     m.insert("finalizers".into(), json!(finalizers));
                 }
             }
-            if is_namespace {
-                if let Some(map) = obj.as_object_mut() {
-                    map.insert("status".into(), json!({"phase": "Terminating"}));
-                }
+            if is_namespace && let Some(map) = obj.as_object_mut() {
+                map.insert("status".into(), json!({"phase": "Terminating"}));
             }
             if opts.dry_run {
                 return admit::to_served(info, obj);
@@ -179,7 +216,17 @@ pub async fn delete_object(
                 Err(e) => return Err(e.into()),
             }
         }
-        match remove(state, info, storage, &key, kv.mod_revision, obj, opts.dry_run).await {
+        match remove(
+            state,
+            info,
+            storage,
+            &key,
+            kv.mod_revision,
+            obj,
+            opts.dry_run,
+        )
+        .await
+        {
             Err(ApiError::Conflict { .. }) => continue,
             other => return other,
         }
@@ -213,7 +260,13 @@ async fn remove(
 }
 
 /// Handles DELETE of one object.
-pub async fn delete(state: &AppState, req: &ResourceRequest, q: &Query, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
+pub async fn delete(
+    state: &AppState,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
     let opts = DeleteOptions::parse(q, headers, raw)?;
     let name = req.name.clone().unwrap_or_default();
     let ns = req.namespace.clone().unwrap_or_default();

@@ -32,13 +32,19 @@ fn verb(method: &Method, req: &ResourceRequest, q: &Query) -> &'static str {
 }
 
 /// Serves one resource request.
-pub async fn handle(state: State, req: ResourceRequest, method: Method, q: Query, headers: HeaderMap, raw: bytes::Bytes) -> Result<Response, ApiError> {
-    if req.info.namespaced {
-        if let Some(ns) = &req.namespace {
-            if ns.is_empty() {
-                return Err(ApiError::bad_request("namespace must not be empty"));
-            }
-        }
+pub async fn handle(
+    state: State,
+    req: ResourceRequest,
+    method: Method,
+    q: Query,
+    headers: HeaderMap,
+    raw: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    if req.info.namespaced
+        && let Some(ns) = &req.namespace
+        && ns.is_empty()
+    {
+        return Err(ApiError::bad_request("namespace must not be empty"));
     }
     if let Some(sub) = req.subresource.clone() {
         return handle_subresource(state, req, &sub, method, q, headers, raw).await;
@@ -49,14 +55,24 @@ pub async fn handle(state: State, req: ResourceRequest, method: Method, q: Query
     }
     // Writes to a collection path need a namespace for namespaced kinds.
     if req.info.namespaced && req.namespace.is_none() && !matches!(v, "list" | "watch") {
-        return Err(ApiError::NotFound { message: "the server could not find the requested resource".into(), details: None });
+        return Err(ApiError::NotFound {
+            message: "the server could not find the requested resource".into(),
+            details: None,
+        });
     }
     match v {
         "watch" => watch::watch(state.clone(), &req, &q, &headers).await,
         "get" => read::get(&state, &req, &q, &headers).await,
         "list" => read::list(&state, &req, &q, &headers).await,
         "create" if req.info.plural == "bindings" => {
-            subresources::bind(&state, req.namespace.as_deref().unwrap_or(""), None, &headers, &raw).await
+            subresources::bind(
+                &state,
+                req.namespace.as_deref().unwrap_or(""),
+                None,
+                &headers,
+                &raw,
+            )
+            .await
         }
         "create" => {
             if req.name.is_some() {
@@ -82,7 +98,10 @@ async fn handle_subresource(
     raw: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     if req.name.is_none() {
-        return Err(ApiError::NotFound { message: "the server could not find the requested resource".into(), details: None });
+        return Err(ApiError::NotFound {
+            message: "the server could not find the requested resource".into(),
+            details: None,
+        });
     }
     let top = sub.split('/').next().unwrap_or("");
     match (top, method.as_str()) {
@@ -90,12 +109,23 @@ async fn handle_subresource(
         ("status", "PUT") => update::replace(&state, &req, &q, &headers, &raw).await,
         ("status", "PATCH") => update::patch(&state, &req, &q, &headers, &raw).await,
         ("finalize", "PUT") => update::replace(&state, &req, &q, &headers, &raw).await,
-        ("scale", "GET" | "PUT" | "PATCH") => subresources::scale(&state, &req, &method, &q, &headers, &raw).await,
+        ("scale", "GET" | "PUT" | "PATCH") => {
+            subresources::scale(&state, &req, &method, &q, &headers, &raw).await
+        }
         ("binding", "POST") => {
-            subresources::bind(&state, req.namespace.as_deref().unwrap_or(""), req.name.as_deref(), &headers, &raw).await
+            subresources::bind(
+                &state,
+                req.namespace.as_deref().unwrap_or(""),
+                req.name.as_deref(),
+                &headers,
+                &raw,
+            )
+            .await
         }
         ("eviction", "POST") => subresources::evict(&state, &req, &q, &headers, &raw).await,
-        ("log" | "exec" | "attach" | "portforward" | "proxy", _) => subresources::node_stream(&state, &req).await,
+        ("log" | "exec" | "attach" | "portforward" | "proxy", _) => {
+            subresources::node_stream(&state, &req).await
+        }
         _ => Err(ApiError::MethodNotAllowed),
     }
 }

@@ -39,7 +39,8 @@ impl Filter {
         };
         let fields = match q.get("fieldSelector") {
             Some(s) if !s.trim().is_empty() => {
-                let f = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let f =
+                    FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 rkube_apimachinery::fields::check_supported(admit::storage_info(lookup(info)), &f)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 Some(f)
@@ -52,7 +53,10 @@ impl Filter {
     /// Whether an entry passes both selectors.
     pub fn matches(&self, e: &Entry) -> bool {
         self.labels.as_ref().is_none_or(|l| l.matches(&e.labels))
-            && self.fields.as_ref().is_none_or(|f| f.matches(|name| e.field(name)))
+            && self
+                .fields
+                .as_ref()
+                .is_none_or(|f| f.matches(|name| e.field(name)))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -62,7 +66,8 @@ impl Filter {
 
 /// The registry entry as a static reference (requests always carry one).
 fn lookup(info: &ResourceInfo) -> &'static ResourceInfo {
-    rkube_api::registry::find(info.group, info.version, info.plural).unwrap_or(&rkube_api::RESOURCES[0])
+    rkube_api::registry::find(info.group, info.version, info.plural)
+        .unwrap_or(&rkube_api::RESOURCES[0])
 }
 
 /// The store/cache key prefix a list covers.
@@ -75,7 +80,12 @@ pub fn list_prefix(req: &ResourceRequest) -> String {
 }
 
 /// Handles GET of one object.
-pub async fn get(state: &AppState, req: &ResourceRequest, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn get(
+    state: &AppState,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let output = body::negotiate(headers)?;
     let info = req.info;
     let name = req.name.clone().unwrap_or_default();
@@ -83,7 +93,11 @@ pub async fn get(state: &AppState, req: &ResourceRequest, q: &Query, headers: &H
     let storage = admit::storage_info(info);
     let key = meta::key(storage, &ns, &name);
     let obj = match q.get("resourceVersion") {
-        Some("0") => state.caches.for_resource(storage).and_then(|c| c.get(&key)).map(|e| e.value()),
+        Some("0") => state
+            .caches
+            .for_resource(storage)
+            .and_then(|c| c.get(&key))
+            .map(|e| e.value()),
         _ => match state.store.get(&key).await? {
             Some(kv) => {
                 let mut v: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
@@ -99,21 +113,34 @@ pub async fn get(state: &AppState, req: &ResourceRequest, q: &Query, headers: &H
     let obj = admit::to_served(info, obj)?;
     match output {
         Output::Json => Ok(body::value_response(StatusCode::OK, &obj)),
-        Output::PartialMetadata => Ok(body::value_response(StatusCode::OK, &body::partial_metadata(&obj))),
+        Output::PartialMetadata => Ok(body::value_response(
+            StatusCode::OK,
+            &body::partial_metadata(&obj),
+        )),
         Output::Table => {
-            let rv = meta::meta_str(&obj, "resourceVersion").unwrap_or("").to_string();
-            Ok(body::value_response(StatusCode::OK, &table(info, &[obj], &rv, "", q)))
+            let rv = meta::meta_str(&obj, "resourceVersion")
+                .unwrap_or("")
+                .to_string();
+            Ok(body::value_response(
+                StatusCode::OK,
+                &table(info, &[obj], &rv, "", q),
+            ))
         }
     }
 }
 
 /// A continue token: the revision the list is read at and the last key returned.
 fn encode_continue(rev: i64, key: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
 }
 
 fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
@@ -125,7 +152,12 @@ fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
 }
 
 /// Handles LIST.
-pub async fn list(state: &AppState, req: &ResourceRequest, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    state: &AppState,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let output = body::negotiate(headers)?;
     let info = req.info;
     let storage = admit::storage_info(info);
@@ -140,7 +172,9 @@ pub async fn list(state: &AppState, req: &ResourceRequest, q: &Query, headers: &
         let (at, start) = match cont {
             Some(c) => {
                 if rv.is_some_and(|r| r != "0") {
-                    return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+                    return Err(ApiError::bad_request(
+                        "specifying resource version is not allowed when using continue",
+                    ));
                 }
                 let (at, start) = decode_continue(c)?;
                 (at, Some(start))
@@ -161,23 +195,34 @@ pub async fn list(state: &AppState, req: &ResourceRequest, q: &Query, headers: &
             Some("0") => None,
             Some(r) => Some(parse_rv(r)?),
         };
-        if let Some(want) = want {
-            if !state.caches.wait_for(want, FRESHNESS_WAIT).await {
-                return Err(ApiError::Timeout {
-                    message: format!("Too large resource version: {want}, current: {}", state.caches.revision()),
-                });
-            }
+        if let Some(want) = want
+            && !state.caches.wait_for(want, FRESHNESS_WAIT).await
+        {
+            return Err(ApiError::Timeout {
+                message: format!(
+                    "Too large resource version: {want}, current: {}",
+                    state.caches.revision()
+                ),
+            });
         }
-        let cache = state.caches.for_resource(storage).ok_or_else(|| ApiError::internal("no cache for resource"))?;
+        let cache = state
+            .caches
+            .for_resource(storage)
+            .ok_or_else(|| ApiError::internal("no cache for resource"))?;
         let snap = cache.list(&prefix);
-        let items: Vec<Arc<Entry>> = snap.items.into_iter().filter(|e| filter.matches(e)).collect();
+        let items: Vec<Arc<Entry>> = snap
+            .items
+            .into_iter()
+            .filter(|e| filter.matches(e))
+            .collect();
         (items, snap.revision, None)
     };
     render_list(info, storage, items, revision, next.as_deref(), output, q)
 }
 
 fn parse_rv(r: &str) -> Result<i64, ApiError> {
-    r.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {r:?}")))
+    r.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {r:?}")))
 }
 
 /// Reads a page of up to `limit` matching items from the store at revision `at` (0 = now).
@@ -193,7 +238,11 @@ async fn paged(
     let mut items = Vec::new();
     let mut revision = at;
     loop {
-        let want = if limit == 0 { 0 } else { (limit - items.len()).max(if filter.is_empty() { 1 } else { 100 }) };
+        let want = if limit == 0 {
+            0
+        } else {
+            (limit - items.len()).max(if filter.is_empty() { 1 } else { 100 })
+        };
         let res = state
             .store
             .list(prefix, ListOptions { revision, start_after: start.clone(), limit: want })
@@ -208,11 +257,13 @@ async fn paged(
         let mut last_key = None;
         for kv in &res.items {
             last_key = Some(kv.key.clone());
-            let e = Entry::from_stored(storage, &kv.key, &kv.value, kv.mod_revision).map_err(ApiError::internal)?;
+            let e = Entry::from_stored(storage, &kv.key, &kv.value, kv.mod_revision)
+                .map_err(ApiError::internal)?;
             if filter.matches(&e) {
                 items.push(Arc::new(e));
                 if limit > 0 && items.len() == limit {
-                    let more = res.more || kv.key != res.items.last().map(|k| k.key.clone()).unwrap_or_default();
+                    let more = res.more
+                        || kv.key != res.items.last().map(|k| k.key.clone()).unwrap_or_default();
                     let token = more.then(|| encode_continue(revision, &kv.key));
                     return Ok((items, revision, token));
                 }
@@ -248,7 +299,9 @@ fn render_list(
                 info.api_version(),
                 meta
             );
-            let mut out = Vec::with_capacity(head.len() + items.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2);
+            let mut out = Vec::with_capacity(
+                head.len() + items.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2,
+            );
             out.extend_from_slice(head.as_bytes());
             for (i, e) in items.iter().enumerate() {
                 if i > 0 {
@@ -260,7 +313,10 @@ fn render_list(
             Ok(body::json_response(StatusCode::OK, out))
         }
         Output::Json => {
-            let objs: Vec<Value> = items.iter().map(|e| admit::to_served(info, e.value())).collect::<Result<_, _>>()?;
+            let objs: Vec<Value> = items
+                .iter()
+                .map(|e| admit::to_served(info, e.value()))
+                .collect::<Result<_, _>>()?;
             let mut meta = json!({"resourceVersion": rv});
             if let Some(n) = next {
                 meta["continue"] = json!(n);
@@ -269,7 +325,10 @@ fn render_list(
             Ok(body::value_response(StatusCode::OK, &list))
         }
         Output::PartialMetadata => {
-            let objs: Vec<Value> = items.iter().map(|e| body::partial_metadata(&e.value())).collect();
+            let objs: Vec<Value> = items
+                .iter()
+                .map(|e| body::partial_metadata(&e.value()))
+                .collect();
             let mut meta = json!({"resourceVersion": rv});
             if let Some(n) = next {
                 meta["continue"] = json!(n);
@@ -278,8 +337,14 @@ fn render_list(
             Ok(body::value_response(StatusCode::OK, &list))
         }
         Output::Table => {
-            let objs: Vec<Value> = items.iter().map(|e| admit::to_served(info, e.value())).collect::<Result<_, _>>()?;
-            Ok(body::value_response(StatusCode::OK, &table(info, &objs, &rv, next.unwrap_or(""), q)))
+            let objs: Vec<Value> = items
+                .iter()
+                .map(|e| admit::to_served(info, e.value()))
+                .collect::<Result<_, _>>()?;
+            Ok(body::value_response(
+                StatusCode::OK,
+                &table(info, &objs, &rv, next.unwrap_or(""), q),
+            ))
         }
     }
 }
@@ -288,7 +353,10 @@ fn render_list(
 pub fn table(info: &ResourceInfo, objs: &[Value], rv: &str, next: &str, q: &Query) -> Value {
     let now = jiff::Timestamp::now();
     let include = q.get("includeObject").unwrap_or("Metadata");
-    let rows: Vec<Value> = objs.iter().map(|o| table_row(info, o, now, include)).collect();
+    let rows: Vec<Value> = objs
+        .iter()
+        .map(|o| table_row(info, o, now, include))
+        .collect();
     let mut meta = json!({"resourceVersion": rv});
     if !next.is_empty() {
         meta["continue"] = json!(next);

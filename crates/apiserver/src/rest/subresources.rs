@@ -64,78 +64,146 @@ pub async fn scale(
     let ns = req.namespace.clone().unwrap_or_default();
     if *method == Method::GET {
         let key = meta::key(admit::storage_info(info), &ns, &name);
-        let kv = state.store.get(&key).await?.ok_or_else(|| ApiError::not_found(info, &name))?;
+        let kv = state
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(info, &name))?;
         let mut obj: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
         meta::set_resource_version(&mut obj, kv.mod_revision);
         return Ok(body::value_response(StatusCode::OK, &scale_of(&obj, info)));
     }
     let opts = WriteOptions::from_query(q)?;
     let patch_type = if *method == Method::PATCH {
-        let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        Some(PatchType::from_content_type(ctype).ok_or_else(|| ApiError::UnsupportedMediaType {
-            message: format!("the body of the request was in an unknown format: {ctype:?}"),
-        })?)
+        let ctype = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Some(
+            PatchType::from_content_type(ctype).ok_or_else(|| ApiError::UnsupportedMediaType {
+                message: format!("the body of the request was in an unknown format: {ctype:?}"),
+            })?,
+        )
     } else {
         None
     };
-    let put_body = if patch_type.is_none() { Some(body::parse_body(headers, raw)?) } else { None };
+    let put_body = if patch_type.is_none() {
+        Some(body::parse_body(headers, raw)?)
+    } else {
+        None
+    };
     let updated = update_with(state, info, &ns, &name, None, &opts, |current| {
         let cur_scale = scale_of(current, info);
         let new_scale = match (&patch_type, &put_body) {
             (Some(ty), _) => {
-                let ty = if *ty == PatchType::StrategicMerge { PatchType::Merge } else { *ty };
-                apply_patch(&cur_scale, raw, ty, info).map_err(|e| super::update::patch_error(info, &name, e))?
+                let ty = if *ty == PatchType::StrategicMerge {
+                    PatchType::Merge
+                } else {
+                    *ty
+                };
+                apply_patch(&cur_scale, raw, ty, info)
+                    .map_err(|e| super::update::patch_error(info, &name, e))?
             }
             (None, Some(b)) => b.clone(),
             (None, None) => cur_scale.clone(),
         };
-        let replicas = new_scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = new_scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let mut next = current.clone();
         if let Some(spec) = next.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("replicas".into(), json!(replicas));
         }
-        let rv = meta::meta_str(&new_scale, "resourceVersion").unwrap_or("").to_string();
-        let explicit_rv = !rv.is_empty() && Some(rv.as_str()) != meta::meta_str(current, "resourceVersion");
+        let rv = meta::meta_str(&new_scale, "resourceVersion")
+            .unwrap_or("")
+            .to_string();
+        let explicit_rv =
+            !rv.is_empty() && Some(rv.as_str()) != meta::meta_str(current, "resourceVersion");
         if explicit_rv {
             meta::meta_mut(&mut next).insert("resourceVersion".into(), json!(rv));
         }
-        Ok(Mutation { object: next, explicit_rv })
+        Ok(Mutation {
+            object: next,
+            explicit_rv,
+        })
     })
     .await?;
-    Ok(body::value_response(StatusCode::OK, &scale_of(&updated.object, info)))
+    Ok(body::value_response(
+        StatusCode::OK,
+        &scale_of(&updated.object, info),
+    ))
 }
 
 /// Binds a pod to a node: `pods/<name>/binding` or `bindings`.
-pub async fn bind(state: &AppState, namespace: &str, pod_name: Option<&str>, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
+pub async fn bind(
+    state: &AppState,
+    namespace: &str,
+    pod_name: Option<&str>,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
     let binding = body::parse_body(headers, raw)?;
-    let name = pod_name.map(str::to_string).unwrap_or_else(|| meta::name(&binding).to_string());
+    let name = pod_name
+        .map(str::to_string)
+        .unwrap_or_else(|| meta::name(&binding).to_string());
     let Some(pods) = registry::find("", "v1", "pods") else {
         return Err(ApiError::internal("pods not registered"));
     };
-    let node = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if node.is_empty() {
         return Err(ApiError::Invalid {
             message: format!("Binding \"{name}\" is invalid: target.name: Required value"),
-            details: crate::error::Details { name: name.clone(), group: String::new(), kind: "Binding".into() },
+            details: crate::error::Details {
+                name: name.clone(),
+                group: String::new(),
+                kind: "Binding".into(),
+            },
             causes: vec![rkube_api::FieldError::required("target.name", "")],
         });
     }
     let key = meta::key(pods, namespace, &name);
     for _ in 0..16 {
-        let kv = state.store.get(&key).await?.ok_or_else(|| ApiError::not_found(pods, &name))?;
+        let kv = state
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(pods, &name))?;
         let mut pod: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
-        if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str) {
-            if meta::meta_str(&pod, "uid") != Some(uid) {
-                return Err(ApiError::conflict_because(pods, &name, "the UID in the binding does not match the pod"));
-            }
+        if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
+            && meta::meta_str(&pod, "uid") != Some(uid)
+        {
+            return Err(ApiError::conflict_because(
+                pods,
+                &name,
+                "the UID in the binding does not match the pod",
+            ));
         }
         if meta::is_terminating(&pod) {
-            return Err(ApiError::conflict_because(pods, &name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+            return Err(ApiError::conflict_because(
+                pods,
+                &name,
+                &format!("pod {name} is being deleted, cannot be assigned to a host"),
+            ));
         }
-        if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(existing) = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             return Err(ApiError::Conflict {
-                message: format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""),
-                details: crate::error::Details { name: name.clone(), group: String::new(), kind: "pods/binding".into() },
+                message: format!(
+                    "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""
+                ),
+                details: crate::error::Details {
+                    name: name.clone(),
+                    group: String::new(),
+                    kind: "pods/binding".into(),
+                },
             });
         }
         if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
@@ -158,27 +226,55 @@ pub async fn bind(state: &AppState, namespace: &str, pod_name: Option<&str>, hea
 /// Sets (or adds) a pod condition.
 fn set_condition(pod: &mut Value, ty: &str, status: &str) {
     let now = meta::now_rfc3339();
-    let Some(obj) = pod.as_object_mut() else { return };
+    let Some(obj) = pod.as_object_mut() else {
+        return;
+    };
     let st = obj.entry("status").or_insert_with(|| json!({}));
     let Some(st) = st.as_object_mut() else { return };
     let conds = st.entry("conditions").or_insert_with(|| json!([]));
-    let Some(list) = conds.as_array_mut() else { return };
-    let cond = json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
-    match list.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some(ty)) {
+    let Some(list) = conds.as_array_mut() else {
+        return;
+    };
+    let cond =
+        json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
+    match list
+        .iter_mut()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(ty))
+    {
         Some(c) => *c = cond,
         None => list.push(cond),
     }
 }
 
 /// POST `pods/<name>/eviction`: deletes the pod with the eviction's options.
-pub async fn evict(state: &AppState, req: &ResourceRequest, q: &Query, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
-    let ev = if raw.is_empty() { json!({}) } else { body::parse_body(headers, raw)? };
+pub async fn evict(
+    state: &AppState,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+    raw: &[u8],
+) -> Result<Response, ApiError> {
+    let ev = if raw.is_empty() {
+        json!({})
+    } else {
+        body::parse_body(headers, raw)?
+    };
     let mut opts = DeleteOptions::parse(q, headers, b"")?;
-    if let Some(g) = ev.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64) {
+    if let Some(g) = ev
+        .pointer("/deleteOptions/gracePeriodSeconds")
+        .and_then(Value::as_i64)
+    {
         opts.grace_period = Some(g);
     }
     let name = req.name.clone().unwrap_or_default();
-    delete_object(state, req.info, req.namespace.as_deref().unwrap_or(""), &name, &opts).await?;
+    delete_object(
+        state,
+        req.info,
+        req.namespace.as_deref().unwrap_or(""),
+        &name,
+        &opts,
+    )
+    .await?;
     let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
     Ok(body::value_response(StatusCode::CREATED, &status))
 }
@@ -191,11 +287,23 @@ pub async fn node_stream(state: &AppState, req: &ResourceRequest) -> Result<Resp
     let ns = req.namespace.clone().unwrap_or_default();
     let node = if info.kind == "Pod" {
         let key = meta::key(info, &ns, &name);
-        let kv = state.store.get(&key).await?.ok_or_else(|| ApiError::not_found(info, &name))?;
+        let kv = state
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(info, &name))?;
         let pod: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
-        match pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        match pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             Some(n) => n.to_string(),
-            None => return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned"))),
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "pod {name} does not have a host assigned"
+                )));
+            }
         }
     } else {
         name.clone()

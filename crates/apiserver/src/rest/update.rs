@@ -18,7 +18,14 @@ use crate::state::AppState;
 fn allow_create_on_update(info: &ResourceInfo) -> bool {
     matches!(
         info.kind,
-        "Endpoints" | "Event" | "LimitRange" | "ServiceAccount" | "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+        "Endpoints"
+            | "Event"
+            | "LimitRange"
+            | "ServiceAccount"
+            | "Role"
+            | "RoleBinding"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
     )
 }
 
@@ -59,12 +66,16 @@ where
         let mut current: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
         meta::set_resource_version(&mut current, kv.mod_revision);
         let served = admit::to_served(info, current.clone())?;
-        let Mutation { object: mut new, explicit_rv } = mutate(&served)?;
+        let Mutation {
+            object: mut new,
+            explicit_rv,
+        } = mutate(&served)?;
 
-        if let Some(rv) = meta::meta_str(&new, "resourceVersion") {
-            if !rv.is_empty() && rv != kv.mod_revision.to_string() {
-                return Err(ApiError::conflict(info, name));
-            }
+        if let Some(rv) = meta::meta_str(&new, "resourceVersion")
+            && !rv.is_empty()
+            && rv != kv.mod_revision.to_string()
+        {
+            return Err(ApiError::conflict(info, name));
         }
         if meta::name(&new) != name {
             return Err(ApiError::bad_request(format!(
@@ -81,13 +92,19 @@ where
         // The last finalizer of a terminating object gone: the object goes.
         if meta::is_terminating(&next) && meta::finalizers(&next).is_empty() {
             if opts.dry_run {
-                return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+                return Ok(Updated {
+                    object: admit::to_served(info, next)?,
+                    warnings,
+                });
             }
             match state.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok((rev, _)) => {
                     release_if_service(state, storage, &current);
                     meta::set_resource_version(&mut next, rev);
-                    return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+                    return Ok(Updated {
+                        object: admit::to_served(info, next)?,
+                        warnings,
+                    });
                 }
                 Err(StoreError::Conflict { .. }) if !explicit_rv => continue,
                 Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(info, name)),
@@ -98,9 +115,13 @@ where
 
         admit::validate_update(info, &next, &current_plain, subresource)?;
         if next == current_plain {
-            return Ok(Updated { object: served, warnings });
+            return Ok(Updated {
+                object: served,
+                warnings,
+            });
         }
-        let held = if storage.kind == "Service" && storage.group.is_empty() && subresource.is_none() {
+        let held = if storage.kind == "Service" && storage.group.is_empty() && subresource.is_none()
+        {
             Some(
                 state
                     .services
@@ -115,7 +136,10 @@ where
                 state.services.release(h);
             }
             meta::set_resource_version(&mut next, kv.mod_revision);
-            return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+            return Ok(Updated {
+                object: admit::to_served(info, next)?,
+                warnings,
+            });
         }
         let bytes = serde_json::to_vec(&next).map_err(ApiError::internal)?;
         match state.store.update(&key, bytes, kv.mod_revision).await {
@@ -124,7 +148,10 @@ where
                     release_dropped(state, &current_plain, &next);
                 }
                 meta::set_resource_version(&mut next, rev);
-                return Ok(Updated { object: admit::to_served(info, next)?, warnings });
+                return Ok(Updated {
+                    object: admit::to_served(info, next)?,
+                    warnings,
+                });
             }
             Err(e) => {
                 if let Some(h) = &held {
@@ -154,8 +181,16 @@ fn release_dropped(state: &AppState, old: &Value, new: &Value) {
     let before = crate::alloc::held_by(old);
     let after = crate::alloc::held_by(new);
     let dropped = crate::alloc::Held {
-        ips: before.ips.into_iter().filter(|ip| !after.ips.contains(ip)).collect(),
-        ports: before.ports.into_iter().filter(|p| !after.ports.contains(p)).collect(),
+        ips: before
+            .ips
+            .into_iter()
+            .filter(|ip| !after.ips.contains(ip))
+            .collect(),
+        ports: before
+            .ports
+            .into_iter()
+            .filter(|p| !after.ports.contains(p))
+            .collect(),
     };
     state.services.release(&dropped);
 }
@@ -193,24 +228,32 @@ pub async fn replace(
                 }
             }
             next = merged;
-            if explicit_rv {
-                if let Some(rv) = meta::meta_str(&obj, "resourceVersion") {
-                    meta::meta_mut(&mut next).insert("resourceVersion".into(), Value::String(rv.to_string()));
-                }
+            if explicit_rv && let Some(rv) = meta::meta_str(&obj, "resourceVersion") {
+                meta::meta_mut(&mut next)
+                    .insert("resourceVersion".into(), Value::String(rv.to_string()));
             }
         }
-        Ok(Mutation { object: next, explicit_rv })
+        Ok(Mutation {
+            object: next,
+            explicit_rv,
+        })
     })
     .await;
     let sub_for_update = if sub == Some("finalize") { None } else { sub };
     let _ = sub_for_update;
     match result {
-        Ok(u) => Ok(body::with_warnings(body::value_response(StatusCode::OK, &u.object), &u.warnings)),
+        Ok(u) => Ok(body::with_warnings(
+            body::value_response(StatusCode::OK, &u.object),
+            &u.warnings,
+        )),
         Err(ApiError::NotFound { .. }) if allow_create_on_update(info) && sub.is_none() => {
             let (decoded, warnings) = admit::decode(info, obj, &opts)?;
             let created = super::create::create_object(state, info, decoded, opts.dry_run).await?;
             let served = admit::to_served(info, created)?;
-            Ok(body::with_warnings(body::value_response(StatusCode::CREATED, &served), &warnings))
+            Ok(body::with_warnings(
+                body::value_response(StatusCode::CREATED, &served),
+                &warnings,
+            ))
         }
         Err(e) => Err(e),
     }
@@ -229,7 +272,10 @@ pub async fn patch(
     if raw.len() > body::MAX_BODY {
         return Err(ApiError::TooLarge);
     }
-    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let Some(ty) = PatchType::from_content_type(ctype) else {
         return Err(ApiError::UnsupportedMediaType {
             message: format!(
@@ -241,16 +287,28 @@ pub async fn patch(
     let namespace = req.namespace.clone().unwrap_or_default();
     let sub = req.subresource.as_deref();
     let u = update_with(state, info, &namespace, &name, sub, &opts, |current| {
-        let patched = apply_patch(current, raw, ty, info).map_err(|e| patch_error(info, &name, e))?;
-        let explicit_rv = meta::meta_str(&patched, "resourceVersion") != meta::meta_str(current, "resourceVersion");
-        Ok(Mutation { object: patched, explicit_rv })
+        let patched =
+            apply_patch(current, raw, ty, info).map_err(|e| patch_error(info, &name, e))?;
+        let explicit_rv = meta::meta_str(&patched, "resourceVersion")
+            != meta::meta_str(current, "resourceVersion");
+        Ok(Mutation {
+            object: patched,
+            explicit_rv,
+        })
     })
     .await?;
-    Ok(body::with_warnings(body::value_response(StatusCode::OK, &u.object), &u.warnings))
+    Ok(body::with_warnings(
+        body::value_response(StatusCode::OK, &u.object),
+        &u.warnings,
+    ))
 }
 
 /// Maps a patch failure to upstream's status.
-pub fn patch_error(info: &ResourceInfo, name: &str, e: rkube_apimachinery::patch::PatchError) -> ApiError {
+pub fn patch_error(
+    info: &ResourceInfo,
+    name: &str,
+    e: rkube_apimachinery::patch::PatchError,
+) -> ApiError {
     let msg = e.to_string();
     match e.http_code() {
         400 => ApiError::bad_request(msg),

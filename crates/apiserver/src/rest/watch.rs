@@ -40,12 +40,19 @@ impl Encoder {
     fn object(&mut self, e: &Entry) -> Result<Vec<u8>, ApiError> {
         match self.output {
             Output::Json if std::ptr::eq(self.info, self.storage) => Ok(e.json.to_vec()),
-            Output::Json => serde_json::to_vec(&admit::to_served(self.info, e.value())?).map_err(ApiError::internal),
-            Output::PartialMetadata => serde_json::to_vec(&body::partial_metadata(&e.value())).map_err(ApiError::internal),
+            Output::Json => serde_json::to_vec(&admit::to_served(self.info, e.value())?)
+                .map_err(ApiError::internal),
+            Output::PartialMetadata => {
+                serde_json::to_vec(&body::partial_metadata(&e.value())).map_err(ApiError::internal)
+            }
             Output::Table => {
                 let obj = admit::to_served(self.info, e.value())?;
                 let row = read::table_row(self.info, &obj, jiff::Timestamp::now(), &self.include);
-                let cols = if self.first_table { read::column_definitions(self.info) } else { Vec::new() };
+                let cols = if self.first_table {
+                    read::column_definitions(self.info)
+                } else {
+                    Vec::new()
+                };
                 self.first_table = false;
                 let t = json!({
                     "kind": "Table",
@@ -108,13 +115,19 @@ fn visible(ev: &CacheEvent, prefix: &str, filter: &Filter) -> Option<&'static st
 
 /// An ERROR event carrying a Status.
 fn error_event(e: &ApiError) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
+    let mut v =
+        serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
     v.push(b'\n');
     Bytes::from(v)
 }
 
 /// Handles a watch request.
-pub async fn watch(state: State, req: &ResourceRequest, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn watch(
+    state: State,
+    req: &ResourceRequest,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let output = body::negotiate(headers)?;
     let info = req.info;
     let storage = admit::storage_info(info);
@@ -126,7 +139,10 @@ pub async fn watch(state: State, req: &ResourceRequest, q: &Query, headers: &Hea
         None => read::list_prefix(req),
     };
     let exact_name = req.name.is_some();
-    let rv = q.get("resourceVersion").filter(|s| !s.is_empty()).map(str::to_string);
+    let rv = q
+        .get("resourceVersion")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let bookmarks = q.flag("allowWatchBookmarks");
     let send_initial = match q.get("sendInitialEvents") {
         Some("true") => Some(true),
@@ -156,15 +172,28 @@ pub async fn watch(state: State, req: &ResourceRequest, q: &Query, headers: &Hea
 
     // Decide the starting point now so errors like 410 reach the client in-band.
     enum Start {
-        Snapshot(Vec<Arc<Entry>>, i64, broadcast::Receiver<Arc<CacheEvent>>, bool),
-        Cache(Vec<Arc<CacheEvent>>, broadcast::Receiver<Arc<CacheEvent>>, i64),
+        Snapshot(
+            Vec<Arc<Entry>>,
+            i64,
+            broadcast::Receiver<Arc<CacheEvent>>,
+            bool,
+        ),
+        Cache(
+            Vec<Arc<CacheEvent>>,
+            broadcast::Receiver<Arc<CacheEvent>>,
+            i64,
+        ),
         Store(i64),
     }
     let want_initial = send_initial.unwrap_or(matches!(rv.as_deref(), None | Some("0")));
     let start = match rv.as_deref() {
         None | Some("0") if want_initial => {
             let (snap, live) = cache.snapshot_and_subscribe(&prefix);
-            let items = snap.items.into_iter().filter(|e| !exact_name || e.key == prefix).collect();
+            let items = snap
+                .items
+                .into_iter()
+                .filter(|e| !exact_name || e.key == prefix)
+                .collect();
             Start::Snapshot(items, snap.revision, live, send_initial == Some(true))
         }
         None | Some("0") => {
@@ -172,10 +201,16 @@ pub async fn watch(state: State, req: &ResourceRequest, q: &Query, headers: &Hea
             Start::Cache(Vec::new(), live, snap.revision)
         }
         Some(r) => {
-            let after: i64 = r.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {r:?}")))?;
+            let after: i64 = r
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {r:?}")))?;
             if want_initial {
                 let (snap, live) = cache.snapshot_and_subscribe(&prefix);
-                let items = snap.items.into_iter().filter(|e| !exact_name || e.key == prefix).collect();
+                let items = snap
+                    .items
+                    .into_iter()
+                    .filter(|e| !exact_name || e.key == prefix)
+                    .collect();
                 Start::Snapshot(items, snap.revision, live, send_initial == Some(true))
             } else {
                 match cache.subscribe(after) {
@@ -283,8 +318,14 @@ pub async fn watch(state: State, req: &ResourceRequest, q: &Query, headers: &Hea
     );
     let mut resp = Response::new(Body::from_stream(ReceiverStream::new(rx)));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     Ok(resp)
 }
 
@@ -302,7 +343,11 @@ async fn stream_from_store(
     stop: tokio_util::sync::CancellationToken,
     timeout: Duration,
 ) {
-    let watch_prefix = if exact_name { storage.key_prefix() } else { prefix.to_string() };
+    let watch_prefix = if exact_name {
+        storage.key_prefix()
+    } else {
+        prefix.to_string()
+    };
     let mut stream = match store.watch(&watch_prefix, after).await {
         Ok(s) => s,
         Err(e) => {
@@ -329,17 +374,33 @@ async fn stream_from_store(
         };
         let ce = match &ev {
             WatchEvent::Put { kv, prev } => {
-                let Ok(entry) = Entry::from_stored(storage, &kv.key, &kv.value, kv.mod_revision) else { continue };
-                let prev = prev.as_ref().and_then(|p| Entry::from_stored(storage, &p.key, &p.value, p.mod_revision).ok());
+                let Ok(entry) = Entry::from_stored(storage, &kv.key, &kv.value, kv.mod_revision)
+                else {
+                    continue;
+                };
+                let prev = prev.as_ref().and_then(|p| {
+                    Entry::from_stored(storage, &p.key, &p.value, p.mod_revision).ok()
+                });
                 CacheEvent {
-                    kind: if prev.is_some() { EventType::Modified } else { EventType::Added },
+                    kind: if prev.is_some() {
+                        EventType::Modified
+                    } else {
+                        EventType::Added
+                    },
                     entry: Arc::new(entry),
                     prev: prev.map(Arc::new),
                 }
             }
             WatchEvent::Delete { revision, prev } => {
-                let Ok(entry) = Entry::from_stored(storage, &prev.key, &prev.value, *revision) else { continue };
-                CacheEvent { kind: EventType::Deleted, entry: Arc::new(entry), prev: None }
+                let Ok(entry) = Entry::from_stored(storage, &prev.key, &prev.value, *revision)
+                else {
+                    continue;
+                };
+                CacheEvent {
+                    kind: EventType::Deleted,
+                    entry: Arc::new(entry),
+                    prev: None,
+                }
             }
         };
         if exact_name && ce.entry.key != prefix {
