@@ -26,26 +26,57 @@ fn watch_from_compacted_revision_is_gone() {
         ..Default::default()
     };
     let mut c = Cluster::start_with(opts.clone());
-    let first = c.ok(&["create", "configmap", "a", "--from-literal=k=v", "-o", "jsonpath={.metadata.resourceVersion}"]);
+    let first = c.ok(&[
+        "create",
+        "configmap",
+        "a",
+        "--from-literal=k=v",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
     for i in 0..5 {
         c.ok(&["label", "configmap", "a", &format!("n={i}"), "--overwrite"]);
     }
-    let last = c.ok(&["get", "configmap", "a", "-o", "jsonpath={.metadata.resourceVersion}"]);
+    let last = c.ok(&[
+        "get",
+        "configmap",
+        "a",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
     c.stop();
     let out = std::process::Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .args(["--endpoints", &etcd.endpoint, "compact", last.trim()])
         .output()
         .expect("etcdctl");
-    assert!(out.status.success(), "etcdctl compact: {}", String::from_utf8_lossy(&out.stderr));
-    let c = Cluster::start_with(ServerOptions { port: Some(c.port), ..opts });
+    assert!(
+        out.status.success(),
+        "etcdctl compact: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = Cluster::start_with(ServerOptions {
+        port: Some(c.port),
+        ..opts
+    });
     let t = c.token();
-    let path = format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={}&timeoutSeconds=2", first.trim());
+    let path = format!(
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={}&timeoutSeconds=2",
+        first.trim()
+    );
     let r = c.raw("GET", &path, "application/json", None, Some(&t));
     assert_eq!(r.code, 200, "{}", r.text);
-    let ev: serde_json::Value = serde_json::from_str(r.text.lines().next().unwrap_or("")).expect("event json");
+    let ev: serde_json::Value =
+        serde_json::from_str(r.text.lines().next().unwrap_or("")).expect("event json");
     assert_eq!(ev["type"], "ERROR", "{}", r.text);
     assert_eq!(ev["object"]["code"], 410);
     assert_eq!(ev["object"]["reason"], "Expired");
-    assert!(ev["object"]["message"].as_str().unwrap_or("").contains("too old resource version"), "{}", r.text);
+    assert!(
+        ev["object"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("too old resource version"),
+        "{}",
+        r.text
+    );
 }

@@ -168,15 +168,7 @@ impl ResourceCache {
 
     /// Objects whose key starts with `key_prefix` (a namespace's prefix, or the whole resource).
     pub fn list(&self, key_prefix: &str) -> Snapshot {
-        let inner = self.inner.read();
-        let revision = *self.applied.borrow();
-        let items = inner
-            .objects
-            .range(key_prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(key_prefix))
-            .map(|(_, e)| e.clone())
-            .collect();
-        Snapshot { items, revision }
+        snapshot(&self.inner.read(), &self.applied, key_prefix)
     }
 
     /// One object.
@@ -215,14 +207,10 @@ impl ResourceCache {
         key_prefix: &str,
     ) -> (Snapshot, broadcast::Receiver<Arc<CacheEvent>>) {
         let inner = self.inner.read();
-        let revision = *self.applied.borrow();
-        let items = inner
-            .objects
-            .range(key_prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(key_prefix))
-            .map(|(_, e)| e.clone())
-            .collect();
-        (Snapshot { items, revision }, self.fanout.subscribe())
+        (
+            snapshot(&inner, &self.applied, key_prefix),
+            self.fanout.subscribe(),
+        )
     }
 
     fn apply(&self, ev: &WatchEvent) {
@@ -285,6 +273,18 @@ impl ResourceCache {
         }
         inner.history_floor = revision;
     }
+}
+
+/// Objects under `key_prefix` at the applied revision; the caller holds the cache's lock.
+fn snapshot(inner: &Inner, applied: &watch::Sender<Revision>, key_prefix: &str) -> Snapshot {
+    let revision = *applied.borrow();
+    let items = inner
+        .objects
+        .range(key_prefix.to_string()..)
+        .take_while(|(k, _)| k.starts_with(key_prefix))
+        .map(|(_, e)| e.clone())
+        .collect();
+    Snapshot { items, revision }
 }
 
 fn push_history(inner: &mut Inner, event: Arc<CacheEvent>) {

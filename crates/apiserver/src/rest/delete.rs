@@ -284,7 +284,6 @@ pub async fn delete_collection(
 ) -> Result<Response, ApiError> {
     let opts = DeleteOptions::parse(q, headers, raw)?;
     let filter = super::read::Filter::from_query(req.info, q)?;
-    let ns = req.namespace.clone().unwrap_or_default();
     let cache = state
         .caches
         .for_resource(admit::storage_info(req.info))
@@ -299,7 +298,6 @@ pub async fn delete_collection(
             Err(err) => return Err(err),
         }
     }
-    let _ = ns;
     let list = json!({
         "kind": req.info.list_kind(),
         "apiVersion": req.info.api_version(),

@@ -239,8 +239,6 @@ pub async fn replace(
         })
     })
     .await;
-    let sub_for_update = if sub == Some("finalize") { None } else { sub };
-    let _ = sub_for_update;
     match result {
         Ok(u) => Ok(body::with_warnings(
             body::value_response(StatusCode::OK, &u.object),

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rand::Rng;
 use rkube_api::ResourceInfo;
 use rkube_store::{Store, StoreError, WatchEvent};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument;
@@ -131,8 +131,7 @@ pub async fn watch(
     let output = body::negotiate(headers)?;
     let info = req.info;
     let storage = admit::storage_info(info);
-    let mut filter = Filter::from_query(info, q)?;
-    let _ = &mut filter;
+    let filter = Filter::from_query(info, q)?;
     let prefix = match &req.name {
         // A watch on a named object is a watch with a name selector.
         Some(name) => crate::meta::key(storage, req.namespace.as_deref().unwrap_or(""), name),
@@ -422,9 +421,4 @@ async fn stream_from_store(
 /// Whether a request is a watch.
 pub fn is_watch(q: &Query) -> bool {
     q.flag("watch")
-}
-
-#[allow(dead_code)]
-fn _assert_send(v: Value) -> Value {
-    v
 }
