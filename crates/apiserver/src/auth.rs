@@ -22,7 +22,7 @@ pub struct Authenticator {
 pub fn is_public_path(path: &str) -> bool {
     matches!(
         path,
-        "/livez" | "/readyz" | "/healthz" | "/version" | "/version/"
+        "/livez" | "/readyz" | "/healthz" | "/version" | "/version/" | "/cacerts"
     ) || path.starts_with("/livez/")
         || path.starts_with("/readyz/")
         || path.starts_with("/healthz/")

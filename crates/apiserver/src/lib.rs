@@ -142,6 +142,7 @@ pub async fn run(
         server_address: format!("{advertise_ip}:{}", config.port),
         advertise_ip,
         config: config.clone(),
+        ca_pem: certs.ca_pem.clone(),
         ready: AtomicBool::new(false),
         stop: stop.clone(),
     });

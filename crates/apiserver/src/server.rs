@@ -28,6 +28,7 @@ pub fn router(state: State) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/cacerts", get(|AxState(state): AxState<State>| async move { state.ca_pem.clone() }))
         .route(
             "/version",
             get(|| async { axum::Json(discovery::version()) }),

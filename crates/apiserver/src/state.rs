@@ -22,6 +22,8 @@ pub struct AppState {
     pub server_address: String,
     /// The address the `kubernetes` Endpoints point at.
     pub advertise_ip: std::net::IpAddr,
+    /// The cluster CA in PEM, served at `/cacerts` so agents can trust the server (as k3s does).
+    pub ca_pem: String,
     pub ready: AtomicBool,
     pub stop: CancellationToken,
 }

@@ -26,7 +26,7 @@ pub struct Config {
     pub rate: f64,
     /// Watchers (`RKUBE_BENCH_WATCHERS`, default 100).
     pub watchers: usize,
-    /// Events each watcher receives (`RKUBE_BENCH_WATCH_EVENTS`, default min(10,000, pods)).
+    /// Events each watcher receives (`RKUBE_BENCH_WATCH_EVENTS`, default pods/5 within 500..=10,000).
     pub watch_events: usize,
     /// Create rate during the watch run; 0 = as fast as 8 clients go
     /// (`RKUBE_BENCH_WATCH_RATE`, default 500/s).
@@ -60,8 +60,11 @@ impl Config {
                 .collect(),
             rate: env_num("RKUBE_BENCH_RATE", 1000.0).max(1.0),
             watchers: env_num("RKUBE_BENCH_WATCHERS", 100.0).max(1.0) as usize,
-            watch_events: env_num("RKUBE_BENCH_WATCH_EVENTS", pods.min(10_000) as f64).max(1.0)
-                as usize,
+            watch_events: env_num(
+                "RKUBE_BENCH_WATCH_EVENTS",
+                (pods / 5).clamp(500, 10_000) as f64,
+            )
+            .max(1.0) as usize,
             watch_rate: env_num("RKUBE_BENCH_WATCH_RATE", 500.0).max(0.0),
             list_reps: env_num("RKUBE_BENCH_LIST_REPS", 3.0).max(1.0) as usize,
             page: 500,
@@ -143,7 +146,7 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
         );
     }
 
-    let paced_count = ((cfg.rate * 10.0) as usize).min(cfg.pods.max(per_run));
+    let paced_count = ((cfg.rate * 10.0) as usize).min((cfg.pods / 5).max(500));
     let clients = Api::many(target, 32)?;
     let plan = CreatePlan {
         namespace: ns.clone(),
@@ -216,46 +219,54 @@ pub async fn measure_api(rep: &mut Report, target: &Target, cfg: &Config) -> Res
 
     let watchers = Api::many(target, cfg.watchers)?;
     let writers = Api::many(target, 8)?;
-    let plan = CreatePlan {
-        namespace: ns.clone(),
-        first: next,
-        count: cfg.watch_events,
-        max_time: Duration::from_secs(300),
-    };
-    let rate = (cfg.watch_rate > 0.0).then_some(cfg.watch_rate);
-    match watch_fanout(&watchers, &writers, &plan, rate).await {
-        Ok(w) => {
-            stored += w.creates.ok as usize;
-            let mut raw = w.lag.json();
-            raw["delivered"] = json!(w.received);
-            raw["complete_watchers"] = json!(w.complete);
-            raw["creates"] = w.creates.json();
-            rep.add(
-                "watch",
-                &format!(
-                    "watch lag, {} watchers x {} events (creates {})",
-                    w.watchers,
-                    w.events_per_watcher,
-                    rate.map(|r| format!("at {r:.0}/s"))
-                        .unwrap_or_else(|| "unpaced".into())
-                ),
-                format!(
-                    "p50 {} p99 {} max {}  ({}/{} watchers complete, {:.0} events/s)",
+    let mut rates = Vec::new();
+    if cfg.watch_rate > 0.0 {
+        rates.push(Some(cfg.watch_rate));
+    }
+    rates.push(None);
+    for rate in rates {
+        let plan = CreatePlan {
+            namespace: ns.clone(),
+            first: next,
+            count: cfg.watch_events,
+            max_time: Duration::from_secs(300),
+        };
+        next += cfg.watch_events;
+        let key = if rate.is_some() {
+            "watch_paced"
+        } else {
+            "watch_unpaced"
+        };
+        let how = rate
+            .map(|r| format!("at {r:.0}/s"))
+            .unwrap_or_else(|| "unpaced, 8 clients".into());
+        let name = format!(
+            "watch lag, {} watchers x {} events (creates {how})",
+            cfg.watchers, cfg.watch_events
+        );
+        match watch_fanout(&watchers, &writers, &plan, rate).await {
+            Ok(w) => {
+                stored += w.creates.ok as usize;
+                let mut raw = w.lag.json();
+                raw["delivered"] = json!(w.received);
+                raw["complete_watchers"] = json!(w.complete);
+                raw["creates"] = w.creates.json();
+                let value = format!(
+                    "p50 {} p99 {} max {}  ({}/{} complete, {:.0} events/s, creates {:.0}/s)",
                     ms(w.lag.p50_us),
                     ms(w.lag.p99_us),
                     ms(w.lag.max_us),
                     w.complete,
                     w.watchers,
-                    w.lag.rate()
-                ),
-                "",
-                raw,
-            );
+                    w.lag.rate(),
+                    w.creates.rate()
+                );
+                rep.add(key, &name, value, "", raw);
+            }
+            Err(e) => rep.failed(key, &name, &e),
         }
-        Err(e) => rep.failed("watch", "watch lag", &e),
     }
     drop(watchers);
-    next += cfg.watch_events;
 
     if stored < cfg.pods {
         let count = cfg.pods - stored;
