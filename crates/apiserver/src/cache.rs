@@ -46,13 +46,26 @@ impl Entry {
         value: &[u8],
         rv: Revision,
     ) -> Result<Entry, serde_json::Error> {
-        let mut obj: Value = serde_json::from_slice(value)?;
-        Ok(Self::from_value(info, key, &mut obj, rv))
+        let obj: Value = serde_json::from_slice(value)?;
+        let json = match with_resource_version(value, rv) {
+            Some(j) => j,
+            None => {
+                let mut o = obj.clone();
+                meta::set_resource_version(&mut o, rv);
+                serde_json::to_vec(&o).unwrap_or_default()
+            }
+        };
+        Ok(Self::build(info, key, &obj, rv, Bytes::from(json)))
     }
 
     /// Builds an entry from an object, setting its resourceVersion to `rv`.
     pub fn from_value(info: &ResourceInfo, key: &str, obj: &mut Value, rv: Revision) -> Entry {
         meta::set_resource_version(obj, rv);
+        let json = Bytes::from(serde_json::to_vec(obj).unwrap_or_default());
+        Self::build(info, key, obj, rv, json)
+    }
+
+    fn build(info: &ResourceInfo, key: &str, obj: &Value, rv: Revision, json: Bytes) -> Entry {
         let fields = rkube_apimachinery::fields::supported_fields(info)
             .iter()
             .map(|f| {
@@ -67,7 +80,7 @@ impl Entry {
             namespace: meta::namespace(obj).to_string(),
             name: meta::name(obj).to_string(),
             rv,
-            json: Bytes::from(serde_json::to_vec(obj).unwrap_or_default()),
+            json,
             labels: meta::labels(obj),
             fields,
         }
@@ -260,19 +273,62 @@ impl ResourceCache {
     }
 
     fn load(&self, items: Vec<KeyValue>, revision: Revision) {
+        let info = self.info;
+        let build = |chunk: &[KeyValue]| -> Vec<(String, Arc<Entry>)> {
+            chunk
+                .iter()
+                .filter_map(|kv| match Entry::from_stored(info, &kv.key, &kv.value, kv.mod_revision) {
+                    Ok(e) => Some((kv.key.clone(), Arc::new(e))),
+                    Err(e) => {
+                        tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object");
+                        None
+                    }
+                })
+                .collect()
+        };
+        // Decoding dominates start-up with many objects: spread it over the cores.
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let built: Vec<(String, Arc<Entry>)> = if items.len() < 2_000 || threads < 2 {
+            build(&items)
+        } else {
+            let chunk = items.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = items
+                    .chunks(chunk)
+                    .map(|c| scope.spawn(move || build(c)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        };
         let mut inner = self.inner.write();
-        for kv in items {
-            match Entry::from_stored(self.info, &kv.key, &kv.value, kv.mod_revision) {
-                Ok(e) => {
-                    inner.objects.insert(kv.key, Arc::new(e));
-                }
-                Err(e) => {
-                    tracing::warn!(key = %kv.key, error = %e, "skipping undecodable stored object")
-                }
-            }
-        }
+        inner.objects.extend(built);
         inner.history_floor = revision;
     }
+}
+
+/// The stored JSON with `"resourceVersion":"<rv>"` spliced into its top-level metadata,
+/// without re-serializing. Stored objects never carry a resourceVersion and are written
+/// by serde_json with sorted keys, so the first `"metadata":{` is the top-level one.
+fn with_resource_version(raw: &[u8], rv: Revision) -> Option<Vec<u8>> {
+    const NEEDLE: &[u8] = b"\"metadata\":{";
+    if !raw.starts_with(b"{\"apiVersion\":") {
+        return None;
+    }
+    let at = raw.windows(NEEDLE.len()).position(|w| w == NEEDLE)? + NEEDLE.len();
+    let field = format!("\"resourceVersion\":\"{rv}\"");
+    let mut out = Vec::with_capacity(raw.len() + field.len() + 1);
+    out.extend_from_slice(&raw[..at]);
+    out.extend_from_slice(field.as_bytes());
+    if raw.get(at) != Some(&b'}') {
+        out.push(b',');
+    }
+    out.extend_from_slice(&raw[at..]);
+    Some(out)
 }
 
 /// Objects under `key_prefix` at the applied revision; the caller holds the cache's lock.
@@ -416,4 +472,30 @@ fn prefix_of(by_prefix: &HashMap<String, Arc<ResourceCache>>, key: &str) -> Opti
     let second = parts.next()?;
     let two = format!("/registry/{first}/{second}/");
     by_prefix.contains_key(&two).then_some(two)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splices_resource_version_into_top_level_metadata() {
+        let raw = br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"template":{"metadata":{}}}}"#;
+        let out = with_resource_version(raw, 42).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["metadata"]["resourceVersion"], "42");
+        assert_eq!(v["metadata"]["name"], "p");
+        assert!(
+            v["spec"]["template"]["metadata"]
+                .get("resourceVersion")
+                .is_none()
+        );
+        let empty =
+            with_resource_version(br#"{"apiVersion":"v1","kind":"X","metadata":{}}"#, 7).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&empty).unwrap()["metadata"]["resourceVersion"],
+            "7"
+        );
+        assert!(with_resource_version(br#"{"kind":"X"}"#, 1).is_none());
+    }
 }

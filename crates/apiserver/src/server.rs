@@ -28,7 +28,10 @@ pub fn router(state: State) -> Router {
         .route("/livez", get(|| async { "ok" }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/cacerts", get(|AxState(state): AxState<State>| async move { state.ca_pem.clone() }))
+        .route(
+            "/cacerts",
+            get(|AxState(state): AxState<State>| async move { state.ca_pem.clone() }),
+        )
         .route(
             "/version",
             get(|| async { axum::Json(discovery::version()) }),

@@ -2,6 +2,7 @@
 //! prepare per type, validate, and admission checks.
 
 use rkube_api::{FieldError, ResourceInfo, registry};
+use rkube_store::Store;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -276,7 +277,7 @@ pub fn validate_update(
 }
 
 /// The namespace of a namespaced write must exist and not be terminating.
-pub fn check_namespace(
+pub async fn check_namespace(
     state: &AppState,
     info: &ResourceInfo,
     namespace: &str,
@@ -288,14 +289,25 @@ pub fn check_namespace(
     let Some(ns_info) = registry::find("", "v1", "namespaces") else {
         return Ok(());
     };
-    let entry = state
+    let key = meta::key(ns_info, "", namespace);
+    let cached = state
         .caches
         .for_resource(ns_info)
-        .and_then(|c| c.get(&meta::key(ns_info, "", namespace)));
-    match entry {
+        .and_then(|c| c.get(&key))
+        .map(|e| e.value());
+    // A namespace created a moment ago may not be in the cache yet: ask the store.
+    let ns = match cached {
+        Some(v) => Some(v),
+        None => match state.store.get(&key).await? {
+            Some(kv) => {
+                Some(serde_json::from_slice::<Value>(&kv.value).map_err(ApiError::internal)?)
+            }
+            None => None,
+        },
+    };
+    match ns {
         None => Err(ApiError::not_found(ns_info, namespace)),
-        Some(e) => {
-            let v = e.value();
+        Some(v) => {
             if meta::is_terminating(&v)
                 || v.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
             {

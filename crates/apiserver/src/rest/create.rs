@@ -78,7 +78,7 @@ pub async fn create_object(
         meta::meta_mut(&mut obj).insert("name".into(), json!(meta::generate_name(prefix)));
     }
     let namespace = meta::namespace(&obj).to_string();
-    admit::check_namespace(state, info, &namespace, meta::name(&obj))?;
+    admit::check_namespace(state, info, &namespace, meta::name(&obj)).await?;
     let uid = uuid::Uuid::new_v4().to_string();
     admit::prepare_for_create(storage, &mut obj, &uid);
     admit::validate_create(info, &obj)?;
