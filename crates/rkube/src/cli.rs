@@ -81,6 +81,27 @@ pub struct AgentArgs {
     /// Run N simulated nodes instead of a real kubelet.
     #[arg(long)]
     pub simulate: Option<u32>,
+    /// Simulated nodes: name prefix (nodes are PREFIX0000, PREFIX0001, …).
+    #[arg(long, default_value = "sim-")]
+    pub sim_name_prefix: String,
+    /// Simulated nodes: cpu capacity.
+    #[arg(long, default_value = "32")]
+    pub sim_cpu: String,
+    /// Simulated nodes: memory capacity.
+    #[arg(long, default_value = "256Gi")]
+    pub sim_memory: String,
+    /// Simulated nodes: pod capacity.
+    #[arg(long, default_value_t = 110)]
+    pub sim_pods: u32,
+    /// Simulated nodes: extra label KEY=VALUE (repeatable).
+    #[arg(long = "node-label")]
+    pub node_labels: Vec<String>,
+    /// Simulated nodes: taint KEY[=VALUE]:EFFECT (repeatable).
+    #[arg(long = "node-taint")]
+    pub node_taints: Vec<String>,
+    /// Simulated nodes: seconds from Running to Ready.
+    #[arg(long, default_value_t = 0.0)]
+    pub sim_ready_delay: f64,
 }
 
 #[derive(Debug, Args)]

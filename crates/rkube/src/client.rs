@@ -7,8 +7,11 @@ use base64::Engine;
 
 /// A client from a kubeconfig file (the server's own admin kubeconfig).
 pub async fn from_kubeconfig(path: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.context("kubeconfig")?;
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .context("kubeconfig")?;
     kube::Client::try_from(cfg).context("building client")
 }
 
@@ -19,10 +22,17 @@ pub async fn fetch_ca(server: &str) -> Result<String> {
         .build()
         .context("http client")?;
     let url = format!("{}/cacerts", server.trim_end_matches('/'));
-    let resp = http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+    let resp = http
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
     anyhow::ensure!(resp.status().is_success(), "GET {url}: {}", resp.status());
     let pem = resp.text().await.context("reading CA")?;
-    anyhow::ensure!(pem.contains("BEGIN CERTIFICATE"), "{url} did not return a certificate");
+    anyhow::ensure!(
+        pem.contains("BEGIN CERTIFICATE"),
+        "{url} did not return a certificate"
+    );
     Ok(pem)
 }
 
@@ -34,6 +44,8 @@ pub async fn for_agent(server: &str, token: &str) -> Result<kube::Client> {
         "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca_b64}\n    server: {server}\n  name: c\ncontexts:\n- context:\n    cluster: c\n    user: u\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: {token}\n"
     );
     let kc = kube::config::Kubeconfig::from_yaml(&yaml).context("agent kubeconfig")?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.context("agent config")?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .context("agent config")?;
     kube::Client::try_from(cfg).context("building client")
 }

@@ -1,6 +1,8 @@
 //! rkube: Kubernetes in one binary.
 
+mod agent_cmd;
 mod cli;
+mod client;
 mod logging;
 mod server_cmd;
 
@@ -11,10 +13,7 @@ fn main() -> std::process::ExitCode {
     logging::init();
     match cli.command {
         cli::Command::Server(args) => server_cmd::run(args),
-        cli::Command::Agent(_) => {
-            eprintln!("rkube agent: the node agent is not available in this build yet");
-            std::process::ExitCode::from(2)
-        }
+        cli::Command::Agent(args) => agent_cmd::run(args),
         cli::Command::Kubectl(args) => kubectl(args),
     }
 }

@@ -1,0 +1,131 @@
+//! `rkube agent`: joins a server; with `--simulate N`, runs N simulated nodes.
+//!
+//! Signals for failover tests: SIGUSR1 silences every simulated node (leases and
+//! status stop), SIGUSR2 brings them back; SIGTERM stops the agent.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::Taint;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::AgentArgs;
+
+/// Parses `KEY[=VALUE]:EFFECT`.
+fn parse_taint(s: &str) -> Result<Taint> {
+    let (kv, effect) = s
+        .rsplit_once(':')
+        .with_context(|| format!("taint {s:?}: want KEY[=VALUE]:EFFECT"))?;
+    if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+        bail!("taint {s:?}: effect must be NoSchedule, PreferNoSchedule or NoExecute");
+    }
+    let (key, value) = match kv.split_once('=') {
+        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+        None => (kv.to_string(), None),
+    };
+    Ok(Taint {
+        key,
+        value,
+        effect: effect.to_string(),
+        time_added: None,
+    })
+}
+
+fn sim_config(args: &AgentArgs, count: u32) -> Result<rkube_simnode::SimConfig> {
+    let mut labels = BTreeMap::new();
+    for l in &args.node_labels {
+        let (k, v) = l
+            .split_once('=')
+            .with_context(|| format!("--node-label {l:?}: want KEY=VALUE"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let taints = args
+        .node_taints
+        .iter()
+        .map(|t| parse_taint(t))
+        .collect::<Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        args.sim_ready_delay >= 0.0,
+        "--sim-ready-delay must not be negative"
+    );
+    Ok(rkube_simnode::SimConfig {
+        count,
+        name_prefix: args.sim_name_prefix.clone(),
+        cpu: args.sim_cpu.clone(),
+        memory: args.sim_memory.clone(),
+        pods: args.sim_pods,
+        labels,
+        taints,
+        ready_delay: Duration::from_secs_f64(args.sim_ready_delay),
+        ..Default::default()
+    })
+}
+
+/// Entry point of `rkube agent`.
+pub fn run(args: AgentArgs) -> ExitCode {
+    let Some(count) = args.simulate else {
+        eprintln!(
+            "rkube agent: only --simulate N is available in this build (the real node agent comes next)"
+        );
+        return ExitCode::from(2);
+    };
+    let config = match sim_config(&args, count) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rkube agent: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rkube agent: starting runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(simulate(&args.server, &args.token, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkube agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn simulate(server: &str, token: &str, config: rkube_simnode::SimConfig) -> Result<()> {
+    let client = crate::client::for_agent(server, token).await?;
+    let stop = CancellationToken::new();
+    let (handle, sim) = rkube_simnode::start(client, config, stop.clone())
+        .await
+        .context("starting simulated nodes")?;
+    let (mut term, mut int, mut usr1, mut usr2) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::user_defined1())?,
+        signal(SignalKind::user_defined2())?,
+    );
+    let waiter = tokio::spawn(sim.wait());
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = usr1.recv() => {
+                tracing::info!("silencing every simulated node");
+                handle.set_all_silenced(true);
+            }
+            _ = usr2.recv() => {
+                tracing::info!("resuming every simulated node");
+                handle.set_all_silenced(false);
+            }
+        }
+    }
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+    Ok(())
+}
