@@ -676,7 +676,15 @@ pub fn deletes(c: &Cluster) {
     );
     let gone = c.fails(&["get", "pod", "myapp-pod"]);
     contains(&gone, "NotFound");
-    // A terminating namespace refuses new objects (no namespace controller yet: it stays Terminating).
+    // A terminating namespace refuses new objects. An object with a finalizer holds the
+    // namespace in Terminating until the finalizer goes; then the namespace controller removes it.
+    let held = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","namespace":"team-a","finalizers":["example.com/hold"]}}"#;
+    let out = c.kubectl_stdin(&["create", "-f", "-"], Some(held));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     c.ok(&["delete", "ns", "team-a", "--wait=false"]);
     assert_eq!(
         c.ok(&["get", "ns", "team-a", "-o", "jsonpath={.status.phase}"])
@@ -692,6 +700,23 @@ pub fn deletes(c: &Cluster) {
         "--from-literal=a=b",
     ]);
     contains(&refused, "because it is being terminated");
+    c.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "team-a",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    assert!(
+        eventually(Duration::from_secs(30), || !c
+            .kubectl(&["get", "ns", "team-a"])
+            .status
+            .success()),
+        "namespace team-a should be removed once emptied"
+    );
     let missing = c.fails(&[
         "create",
         "configmap",

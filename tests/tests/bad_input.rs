@@ -3,6 +3,7 @@
 use rkube_e2e::Cluster;
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
 
 fn pod(name: &str, extra_spec: &str) -> String {
     format!(
@@ -90,7 +91,8 @@ fn bad_input_is_refused_and_nothing_is_stored() {
     assert_status(&r, 400, "BadRequest", "namespace");
 
     // Stale resourceVersion on update.
-    let r = c.raw("POST", PODS, json, Some(pod("good", "").as_bytes()), tok);
+    // (A ConfigMap: no controller or scheduler writes to it behind the test's back.)
+    let r = c.raw("POST", CMS, json, Some(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"good"},"data":{"a":"b"}}"#), tok);
     assert_eq!(r.code, 201, "{}", r.text);
     let mut obj = r.body.clone();
     let rv = obj["metadata"]["resourceVersion"]
@@ -100,7 +102,7 @@ fn bad_input_is_refused_and_nothing_is_stored() {
     obj["metadata"]["labels"] = serde_json::json!({"v": "1"});
     let r = c.raw(
         "PUT",
-        &format!("{PODS}/good"),
+        &format!("{CMS}/good"),
         json,
         Some(obj.to_string().as_bytes()),
         tok,
@@ -110,7 +112,7 @@ fn bad_input_is_refused_and_nothing_is_stored() {
     obj["metadata"]["labels"] = serde_json::json!({"v": "2"});
     let r = c.raw(
         "PUT",
-        &format!("{PODS}/good"),
+        &format!("{CMS}/good"),
         json,
         Some(obj.to_string().as_bytes()),
         tok,
@@ -140,8 +142,8 @@ fn bad_input_is_refused_and_nothing_is_stored() {
     assert_eq!(c.raw("GET", "/readyz", json, None, None).code, 200);
     assert_eq!(c.raw("GET", "/version", json, None, None).code, 200);
 
-    // Nothing half-written: only the one good pod exists, and no big configmap.
+    // Nothing half-written: no pod at all, and no big configmap.
     let names = c.ok(&["get", "pods", "-o", "name"]);
-    assert_eq!(names.trim(), "pod/good", "{names}");
+    assert_eq!(names.trim(), "", "{names}");
     assert!(c.fails(&["get", "cm", "big"]).contains("NotFound"));
 }

@@ -43,7 +43,8 @@ impl Report {
     /// Notes a phase that failed (the run goes on).
     pub fn failed(&mut self, key: &str, name: &str, err: &anyhow::Error) {
         let msg = format!("{err:#}");
-        let short: String = msg.chars().take(160).collect();
+        let first_line = msg.lines().next().unwrap_or_default();
+        let short: String = first_line.chars().take(160).collect();
         println!("  [{}] {name}: FAILED: {msg}", self.store);
         self.rows.push(Row {
             name: name.to_string(),

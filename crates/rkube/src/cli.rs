@@ -48,6 +48,12 @@ pub struct ServerArgs {
     /// Do not run the node agent in the server.
     #[arg(long)]
     pub disable_agent: bool,
+    /// Do not run the scheduler in the server.
+    #[arg(long)]
+    pub disable_scheduler: bool,
+    /// Do not run the controllers in the server.
+    #[arg(long)]
+    pub disable_controller_manager: bool,
     /// Name of this node.
     #[arg(long)]
     pub node_name: Option<String>,

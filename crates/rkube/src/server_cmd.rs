@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use rkube_apiserver::{Cidr, ServerConfig};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::cli::ServerArgs;
 
@@ -73,7 +74,11 @@ pub fn run(args: ServerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    let components = Components {
+        scheduler: !args.disable_scheduler,
+        controllers: !args.disable_controller_manager,
+    };
+    match runtime.block_on(serve(config, components)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rkube server: {e:#}");
@@ -82,7 +87,54 @@ pub fn run(args: ServerArgs) -> ExitCode {
     }
 }
 
-async fn serve(config: ServerConfig) -> Result<()> {
+/// Which in-process components run beside the API server.
+#[derive(Debug, Clone, Copy)]
+struct Components {
+    scheduler: bool,
+    controllers: bool,
+}
+
+/// Starts the scheduler and controllers as API clients of this server, once it is ready.
+async fn start_components(
+    kubeconfig: std::path::PathBuf,
+    which: Components,
+    stop: CancellationToken,
+) -> Result<()> {
+    let client = crate::client::from_kubeconfig(&kubeconfig).await?;
+    if which.scheduler {
+        let (client, stop) = (client.clone(), stop.clone());
+        tokio::spawn(
+            async move {
+                if let Err(e) =
+                    rkube_scheduler::run(client, rkube_scheduler::SchedulerConfig::default(), stop)
+                        .await
+                {
+                    tracing::error!(error = %e, "scheduler stopped");
+                }
+            }
+            .instrument(tracing::info_span!("scheduler")),
+        );
+    }
+    if which.controllers {
+        tokio::spawn(
+            async move {
+                if let Err(e) = rkube_controllers::run(
+                    client,
+                    rkube_controllers::ControllersConfig::default(),
+                    stop,
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "controllers stopped");
+                }
+            }
+            .instrument(tracing::info_span!("controllers")),
+        );
+    }
+    Ok(())
+}
+
+async fn serve(config: ServerConfig, components: Components) -> Result<()> {
     let stop = CancellationToken::new();
     let signals = stop.clone();
     tokio::spawn(async move {
@@ -98,7 +150,17 @@ async fn serve(config: ServerConfig) -> Result<()> {
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
         std::process::exit(130);
     });
-    rkube_apiserver::run(config, stop, None)
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let kubeconfig = config.data_dir.join("kubeconfig.yaml");
+    let component_stop = stop.clone();
+    tokio::spawn(async move {
+        if ready_rx.await.is_ok()
+            && let Err(e) = start_components(kubeconfig, components, component_stop).await
+        {
+            tracing::error!(error = %format!("{e:#}"), "starting control-plane components");
+        }
+    });
+    rkube_apiserver::run(config, stop, Some(ready_tx))
         .await
         .context("API server")?;
     tracing::info!("stopped");

@@ -1,0 +1,276 @@
+//! Workload and cluster controllers of rkube, each a kube-rs client of the API server.
+//!
+//! [`run`] starts them all: ReplicaSet, ReplicationController, Deployment, the garbage
+//! collector, the namespace controller and the ServiceAccount controller.
+
+pub mod deployment;
+pub mod deployment_rs;
+pub mod deployment_status;
+pub mod error;
+pub mod events;
+pub mod expectations;
+pub mod garbagecollector;
+pub mod namespace;
+pub mod podutil;
+pub mod replicas;
+pub mod replicaset;
+pub mod rollout;
+pub mod serviceaccount;
+
+use std::sync::Arc;
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use kube::runtime::controller::{Config as CtrlConfig, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span};
+
+pub use error::ControllerError;
+
+use crate::podutil::{controller_ref, selector_matches};
+
+/// Settings shared by every controller.
+#[derive(Debug, Clone)]
+pub struct ControllersConfig {
+    /// How many objects each controller reconciles at once.
+    pub concurrency: usize,
+    /// Run the garbage collector.
+    pub garbage_collector: bool,
+    /// Run the namespace controller.
+    pub namespace: bool,
+    /// Run the ServiceAccount controller (`default` in every namespace).
+    pub service_accounts: bool,
+}
+
+impl Default for ControllersConfig {
+    fn default() -> Self {
+        ControllersConfig {
+            concurrency: 8,
+            garbage_collector: true,
+            namespace: true,
+            service_accounts: true,
+        }
+    }
+}
+
+fn ctrl_config(config: &ControllersConfig) -> CtrlConfig {
+    CtrlConfig::default().concurrency(u16::try_from(config.concurrency.max(1)).unwrap_or(u16::MAX))
+}
+
+/// Starts every controller and runs them until `stop` is cancelled.
+pub async fn run(
+    client: Client,
+    config: ControllersConfig,
+    stop: CancellationToken,
+) -> Result<(), ControllerError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let wc = watcher::Config::default();
+
+    // Shared informers: pods, replica sets, replication controllers, deployments.
+    let (pods, pod_writer) = reflector::store::<Pod>();
+    let (rss, rs_writer) = reflector::store::<ReplicaSet>();
+    let (rcs, rc_writer) = reflector::store::<ReplicationController>();
+    let (deploys, deploy_writer) = reflector::store::<Deployment>();
+    let (rs_tx, rs_rx) = mpsc::unbounded_channel::<ObjectRef<ReplicaSet>>();
+    let (rc_tx, rc_rx) = mpsc::unbounded_channel::<ObjectRef<ReplicationController>>();
+    let (d_tx, d_rx) = mpsc::unbounded_channel::<ObjectRef<Deployment>>();
+
+    // Pod events wake the owning (or selecting) ReplicaSet / ReplicationController.
+    {
+        let stream = watcher(Api::<Pod>::all(client.clone()), wc.clone())
+            .default_backoff()
+            .reflect(pod_writer)
+            .touched_objects();
+        let (rss, rcs, stop) = (rss.clone(), rcs.clone(), stop.clone());
+        tasks.spawn(
+            async move {
+                let mut stream = std::pin::pin!(stream);
+                loop {
+                    let next = tokio::select! {
+                        () = stop.cancelled() => break,
+                        n = stream.next() => n,
+                    };
+                    let Some(item) = next else { break };
+                    let Ok(pod) = item else { continue };
+                    route_pod(&pod, &rss, &rcs, &rs_tx, &rc_tx);
+                }
+            }
+            .instrument(info_span!("pod-informer")),
+        );
+    }
+
+    let rctx = Arc::new(replicas::ReplicasCtx {
+        client: client.clone(),
+        pods: pods.clone(),
+        expectations: expectations::Expectations::default(),
+        recorder: events::Recorder::new(client.clone(), "replicaset-controller"),
+    });
+
+    // ReplicaSets: their events also wake the owning (or selecting) Deployment.
+    {
+        let deploys = deploys.clone();
+        let stream = watcher(Api::<ReplicaSet>::all(client.clone()), wc.clone())
+            .default_backoff()
+            .reflect(rs_writer)
+            .touched_objects()
+            .inspect(move |r| {
+                if let Ok(rs) = r {
+                    route_rs(rs, &deploys, &d_tx);
+                }
+            });
+        let ctrl = Controller::for_stream(stream, rss.clone())
+            .with_config(ctrl_config(&config))
+            .reconcile_on(UnboundedReceiverStream::new(rs_rx))
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .run(
+                replicaset::reconcile_rs,
+                replicaset::error_policy,
+                rctx.clone(),
+            )
+            .for_each(|_| future::ready(()));
+        tasks.spawn(ctrl.instrument(info_span!("replicaset-controller")));
+    }
+
+    {
+        let stream = watcher(
+            Api::<ReplicationController>::all(client.clone()),
+            wc.clone(),
+        )
+        .default_backoff()
+        .reflect(rc_writer)
+        .touched_objects();
+        let rc_ctx = Arc::new(replicas::ReplicasCtx {
+            client: client.clone(),
+            pods: pods.clone(),
+            expectations: expectations::Expectations::default(),
+            recorder: events::Recorder::new(client.clone(), "replication-controller"),
+        });
+        let ctrl = Controller::for_stream(stream, rcs.clone())
+            .with_config(ctrl_config(&config))
+            .reconcile_on(UnboundedReceiverStream::new(rc_rx))
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .run(replicaset::reconcile_rc, replicaset::error_policy, rc_ctx)
+            .for_each(|_| future::ready(()));
+        tasks.spawn(ctrl.instrument(info_span!("replication-controller")));
+    }
+
+    {
+        let stream = watcher(Api::<Deployment>::all(client.clone()), wc.clone())
+            .default_backoff()
+            .reflect(deploy_writer)
+            .touched_objects();
+        let dctx = Arc::new(deployment::DeploymentCtx {
+            client: client.clone(),
+            rss: rss.clone(),
+            pods: pods.clone(),
+            recorder: events::Recorder::new(client.clone(), "deployment-controller"),
+        });
+        let ctrl = Controller::for_stream(stream, deploys.clone())
+            .with_config(ctrl_config(&config))
+            .reconcile_on(UnboundedReceiverStream::new(d_rx))
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .run(deployment::reconcile, replicaset::error_policy, dctx)
+            .for_each(|_| future::ready(()));
+        tasks.spawn(ctrl.instrument(info_span!("deployment-controller")));
+    }
+
+    if config.garbage_collector {
+        let gc = garbagecollector::GarbageCollector::new(client.clone(), &config);
+        let stop = stop.clone();
+        tasks.spawn(async move { gc.run(stop).await }.instrument(info_span!("garbage-collector")));
+    }
+    if config.namespace {
+        let fut = namespace::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("namespace-controller")));
+    }
+    if config.service_accounts {
+        let fut = serviceaccount::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("serviceaccount-controller")));
+    }
+
+    info!("controllers started");
+    stop.cancelled().await;
+    // Controllers drain on the token; give them a bounded grace period.
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+    }
+    info!("controllers stopped");
+    Ok(())
+}
+
+/// Sends a pod's owner (or, for an orphan, every owner whose selector matches) to its queue.
+fn route_pod(
+    pod: &Pod,
+    rss: &Store<ReplicaSet>,
+    rcs: &Store<ReplicationController>,
+    rs_tx: &mpsc::UnboundedSender<ObjectRef<ReplicaSet>>,
+    rc_tx: &mpsc::UnboundedSender<ObjectRef<ReplicationController>>,
+) {
+    let ns = pod.namespace().unwrap_or_default();
+    match controller_ref(&pod.metadata) {
+        Some(r) if r.kind == "ReplicaSet" && r.api_version.starts_with("apps/") => {
+            let _ = rs_tx.send(ObjectRef::new(&r.name).within(&ns));
+        }
+        Some(r) if r.kind == "ReplicationController" && r.api_version == "v1" => {
+            let _ = rc_tx.send(ObjectRef::new(&r.name).within(&ns));
+        }
+        Some(_) => {}
+        None => {
+            let labels = pod.labels();
+            for rs in rss.state_filter(|rs| rs.metadata.namespace.as_deref() == Some(&ns)) {
+                let matches = rs.spec.as_ref().is_some_and(|s| {
+                    !podutil::selector_is_empty(&s.selector)
+                        && selector_matches(&s.selector, labels)
+                });
+                if matches {
+                    let _ = rs_tx.send(ObjectRef::from_obj(rs.as_ref()));
+                }
+            }
+            for rc in rcs.state_filter(|rc| rc.metadata.namespace.as_deref() == Some(&ns)) {
+                let sel = rc.spec.as_ref().and_then(|s| s.selector.as_ref());
+                if sel.is_some_and(|s| {
+                    !s.is_empty() && s.iter().all(|(k, v)| labels.get(k) == Some(v))
+                }) {
+                    let _ = rc_tx.send(ObjectRef::from_obj(rc.as_ref()));
+                }
+            }
+        }
+    }
+}
+
+/// Sends a ReplicaSet's owning Deployment (or, for an orphan, every selecting one) to its queue.
+fn route_rs(
+    rs: &ReplicaSet,
+    deploys: &Store<Deployment>,
+    d_tx: &mpsc::UnboundedSender<ObjectRef<Deployment>>,
+) {
+    let ns = rs.namespace().unwrap_or_default();
+    match controller_ref(&rs.metadata) {
+        Some(r) if r.kind == "Deployment" => {
+            let _ = d_tx.send(ObjectRef::new(&r.name).within(&ns));
+        }
+        Some(_) => {}
+        None => {
+            let labels = rs.labels();
+            for d in deploys.state_filter(|d| d.metadata.namespace.as_deref() == Some(&ns)) {
+                let matches = d.spec.as_ref().is_some_and(|s| {
+                    !podutil::selector_is_empty(&s.selector)
+                        && selector_matches(&s.selector, labels)
+                });
+                if matches {
+                    let _ = d_tx.send(ObjectRef::from_obj(d.as_ref()));
+                }
+            }
+        }
+    }
+}

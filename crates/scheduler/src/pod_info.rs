@@ -1,0 +1,233 @@
+//! A pod with everything the plugins need precomputed once (requests, ports, affinity terms).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, Toleration};
+
+use crate::resources::{Resources, pod_requests};
+use crate::selectors::{Labels, Selector};
+
+/// A host port a pod asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    pub protocol: String,
+    pub ip: String,
+    pub port: i32,
+}
+
+impl HostPort {
+    /// Whether two host ports collide (same protocol and port; wildcard IPs overlap everything).
+    pub fn conflicts(&self, other: &HostPort) -> bool {
+        self.port == other.port
+            && self.protocol == other.protocol
+            && (self.ip == other.ip || self.ip == "0.0.0.0" || other.ip == "0.0.0.0")
+    }
+}
+
+/// Which namespaces a pod affinity term applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Namespaces {
+    /// Listed namespaces.
+    Names(BTreeSet<String>),
+    /// Names plus namespaces whose labels match the selector.
+    Selector(BTreeSet<String>, Selector),
+}
+
+/// A compiled pod (anti-)affinity term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AffinityTerm {
+    pub namespaces: Namespaces,
+    pub selector: Selector,
+    pub topology_key: String,
+    pub weight: i64,
+}
+
+impl AffinityTerm {
+    fn new(owner: &Pod, term: &PodAffinityTerm, weight: i64) -> AffinityTerm {
+        let own_ns = owner.metadata.namespace.clone().unwrap_or_default();
+        let mut names: BTreeSet<String> = term.namespaces.iter().flatten().cloned().collect();
+        let namespaces = match term.namespace_selector.as_ref() {
+            Some(sel) => Namespaces::Selector(names, Selector::from_label_selector(sel)),
+            None => {
+                if names.is_empty() {
+                    names.insert(own_ns);
+                }
+                Namespaces::Names(names)
+            }
+        };
+        let mut selector = term
+            .label_selector
+            .as_ref()
+            .map(Selector::from_label_selector)
+            .unwrap_or(Selector {
+                requirements: vec![crate::selectors::Requirement::Never],
+            });
+        // matchLabelKeys / mismatchLabelKeys merge the owner's label values into the selector.
+        let owner_labels = owner.metadata.labels.as_ref();
+        for k in term.match_label_keys.iter().flatten() {
+            if let Some(v) = owner_labels.and_then(|l| l.get(k)) {
+                selector
+                    .requirements
+                    .push(crate::selectors::Requirement::In(
+                        k.clone(),
+                        vec![v.clone()],
+                    ));
+            }
+        }
+        for k in term.mismatch_label_keys.iter().flatten() {
+            if let Some(v) = owner_labels.and_then(|l| l.get(k)) {
+                selector
+                    .requirements
+                    .push(crate::selectors::Requirement::NotIn(
+                        k.clone(),
+                        vec![v.clone()],
+                    ));
+            }
+        }
+        AffinityTerm {
+            namespaces,
+            selector,
+            topology_key: term.topology_key.clone(),
+            weight,
+        }
+    }
+
+    /// Whether `pod` (with its namespace's labels) is selected by this term.
+    pub fn matches(&self, pod: &PodInfo, ns_labels: Option<&Labels>) -> bool {
+        let ns_ok = match &self.namespaces {
+            Namespaces::Names(n) => n.contains(&pod.namespace),
+            Namespaces::Selector(n, sel) => n.contains(&pod.namespace) || sel.matches(ns_labels),
+        };
+        ns_ok && self.selector.matches(pod.labels())
+    }
+}
+
+/// A pod plus precomputed scheduling data; shared by the queue, the cache and the plugins.
+#[derive(Debug, Clone)]
+pub struct PodInfo {
+    pub pod: Arc<Pod>,
+    /// `namespace/name`.
+    pub key: String,
+    pub namespace: String,
+    pub requests: Resources,
+    pub non_zero_cpu: i64,
+    pub non_zero_mem: i64,
+    pub host_ports: Vec<HostPort>,
+    pub priority: i32,
+    pub required_affinity: Vec<AffinityTerm>,
+    pub required_anti_affinity: Vec<AffinityTerm>,
+    pub preferred_affinity: Vec<AffinityTerm>,
+    pub preferred_anti_affinity: Vec<AffinityTerm>,
+}
+
+impl PodInfo {
+    /// Precomputes a pod.
+    pub fn new(pod: Arc<Pod>) -> PodInfo {
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let key = format!(
+            "{namespace}/{}",
+            pod.metadata.name.as_deref().unwrap_or_default()
+        );
+        let (requests, non_zero_cpu, non_zero_mem) = pod_requests(&pod);
+        let spec = pod.spec.as_ref();
+        let mut host_ports = Vec::new();
+        for c in spec.iter().flat_map(|s| s.containers.iter()) {
+            for p in c.ports.iter().flatten() {
+                if let Some(hp) = p.host_port.filter(|hp| *hp > 0) {
+                    host_ports.push(HostPort {
+                        protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                        ip: p
+                            .host_ip
+                            .clone()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or_else(|| "0.0.0.0".into()),
+                        port: hp,
+                    });
+                }
+            }
+        }
+        let aff = spec.and_then(|s| s.affinity.as_ref());
+        let pa = aff.and_then(|a| a.pod_affinity.as_ref());
+        let paa = aff.and_then(|a| a.pod_anti_affinity.as_ref());
+        let req = |ts: Option<&Vec<PodAffinityTerm>>| {
+            ts.into_iter()
+                .flatten()
+                .map(|t| AffinityTerm::new(&pod, t, 1))
+                .collect::<Vec<_>>()
+        };
+        let required_affinity = req(pa.and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        }));
+        let required_anti_affinity = req(paa.and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        }));
+        let preferred_affinity = pa
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .into_iter()
+            .flatten()
+            .map(|w| AffinityTerm::new(&pod, &w.pod_affinity_term, i64::from(w.weight)))
+            .collect();
+        let preferred_anti_affinity = paa
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .into_iter()
+            .flatten()
+            .map(|w| AffinityTerm::new(&pod, &w.pod_affinity_term, i64::from(w.weight)))
+            .collect();
+        let priority = spec.and_then(|s| s.priority).unwrap_or(0);
+        PodInfo {
+            key,
+            namespace,
+            requests,
+            non_zero_cpu,
+            non_zero_mem,
+            host_ports,
+            priority,
+            required_affinity,
+            required_anti_affinity,
+            preferred_affinity,
+            preferred_anti_affinity,
+            pod,
+        }
+    }
+
+    /// The pod's labels.
+    pub fn labels(&self) -> Option<&Labels> {
+        self.pod.metadata.labels.as_ref()
+    }
+
+    /// The pod's name.
+    pub fn name(&self) -> &str {
+        self.pod.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    /// The pod's tolerations.
+    pub fn tolerations(&self) -> &[Toleration] {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.tolerations.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Whether the pod has any (anti-)affinity term.
+    pub fn has_affinity(&self) -> bool {
+        !(self.required_affinity.is_empty()
+            && self.required_anti_affinity.is_empty()
+            && self.preferred_affinity.is_empty()
+            && self.preferred_anti_affinity.is_empty())
+    }
+
+    /// Whether the pod is being deleted.
+    pub fn is_terminating(&self) -> bool {
+        self.pod.metadata.deletion_timestamp.is_some()
+    }
+}
