@@ -82,6 +82,9 @@ impl Server {
             .arg("--https-listen-port")
             .arg(port.to_string())
             .arg("--disable-agent")
+            // The API server alone: no scheduler or controllers writing behind the load.
+            .arg("--disable-scheduler")
+            .arg("--disable-controller-manager")
             .stdin(Stdio::null())
             .stdout(logf.try_clone()?)
             .stderr(logf);
