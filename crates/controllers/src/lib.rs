@@ -1,15 +1,21 @@
 //! Workload and cluster controllers of rkube, each a kube-rs client of the API server.
 //!
 //! [`run`] starts them all: ReplicaSet, ReplicationController, Deployment, the garbage
-//! collector, the namespace controller and the ServiceAccount controller.
+//! collector, the namespace controller, the ServiceAccount controller, the Endpoints and
+//! EndpointSlice controllers and the DaemonSet controller.
 
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod deployment_rs;
 pub mod deployment_status;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod error;
 pub mod events;
 pub mod expectations;
 pub mod garbagecollector;
+pub mod job;
 pub mod namespace;
 pub mod podutil;
 pub mod replicas;
@@ -46,6 +52,10 @@ pub struct ControllersConfig {
     pub namespace: bool,
     /// Run the ServiceAccount controller (`default` in every namespace).
     pub service_accounts: bool,
+    /// Run the Job controller.
+    pub jobs: bool,
+    /// Run the CronJob controller.
+    pub cronjobs: bool,
 }
 
 impl Default for ControllersConfig {
@@ -55,6 +65,8 @@ impl Default for ControllersConfig {
             garbage_collector: true,
             namespace: true,
             service_accounts: true,
+            jobs: true,
+            cronjobs: true,
         }
     }
 }
@@ -192,6 +204,24 @@ pub async fn run(
     if config.service_accounts {
         let fut = serviceaccount::run(client.clone(), ctrl_config(&config), stop.clone());
         tasks.spawn(fut.instrument(info_span!("serviceaccount-controller")));
+    }
+
+    {
+        let fut = endpoints::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("endpoints-controller")));
+        let fut = endpointslice::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("endpointslice-controller")));
+        let fut = daemonset::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("daemonset-controller")));
+    }
+
+    if config.jobs {
+        let fut = job::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("job-controller")));
+    }
+    if config.cronjobs {
+        let fut = cronjob::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("cronjob-controller")));
     }
 
     info!("controllers started");
