@@ -295,3 +295,56 @@ impl Cluster {
         }
     }
 }
+
+/// A running `rkube agent --simulate N`; stopped (by PID) when dropped.
+pub struct SimAgent {
+    child: Option<Child>,
+}
+
+impl SimAgent {
+    /// Sends SIGUSR1 (silence every node) or SIGUSR2 (resume).
+    pub fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            send_signal(c.id(), sig);
+        }
+    }
+}
+
+impl Drop for SimAgent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            send_signal(c.id(), libc::SIGTERM);
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts `rkube agent --simulate n` joined to this server.
+    pub fn simulate_nodes(&self, n: u32) -> SimAgent {
+        let token = std::fs::read_to_string(self.data_dir.join("token")).unwrap_or_default();
+        let log = std::fs::File::create(self.data_dir.join("agent.log")).expect("agent log");
+        let child = Command::new(rkube_bin())
+            .arg("agent")
+            .arg("--server")
+            .arg(format!("https://127.0.0.1:{}", self.port))
+            .arg("--token")
+            .arg(token.trim())
+            .arg("--simulate")
+            .arg(n.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start rkube agent");
+        SimAgent { child: Some(child) }
+    }
+}
