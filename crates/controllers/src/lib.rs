@@ -17,11 +17,15 @@ pub mod expectations;
 pub mod garbagecollector;
 pub mod job;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod podgc;
 pub mod podutil;
 pub mod replicas;
 pub mod replicaset;
 pub mod rollout;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use std::sync::Arc;
 
@@ -56,6 +60,12 @@ pub struct ControllersConfig {
     pub jobs: bool,
     /// Run the CronJob controller.
     pub cronjobs: bool,
+    /// How long a node's lease may go unrenewed before the node is marked Unknown.
+    pub node_monitor_grace_period: std::time::Duration,
+    /// The cluster CIDR node IPAM carves pod CIDRs from.
+    pub cluster_cidr: String,
+    /// The prefix length of each node's pod CIDR.
+    pub node_cidr_mask: u8,
 }
 
 impl Default for ControllersConfig {
@@ -67,6 +77,9 @@ impl Default for ControllersConfig {
             service_accounts: true,
             jobs: true,
             cronjobs: true,
+            node_monitor_grace_period: std::time::Duration::from_secs(40),
+            cluster_cidr: "10.42.0.0/16".to_owned(),
+            node_cidr_mask: 24,
         }
     }
 }
@@ -213,12 +226,36 @@ pub async fn run(
         tasks.spawn(fut.instrument(info_span!("endpointslice-controller")));
         let fut = daemonset::run(client.clone(), ctrl_config(&config), stop.clone());
         tasks.spawn(fut.instrument(info_span!("daemonset-controller")));
+        let fut = statefulset::run(client.clone(), ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("statefulset-controller")));
     }
 
     if config.jobs {
         let fut = job::run(client.clone(), ctrl_config(&config), stop.clone());
         tasks.spawn(fut.instrument(info_span!("job-controller")));
     }
+    {
+        let grace = config.node_monitor_grace_period;
+        let fut = nodelifecycle::run(client.clone(), grace, stop.clone());
+        tasks.spawn(fut.instrument(info_span!("node-lifecycle-controller")));
+        let fut = nodeipam::run(
+            client.clone(),
+            config.cluster_cidr.clone(),
+            config.node_cidr_mask,
+            stop.clone(),
+        );
+        tasks.spawn(fut.instrument(info_span!("node-ipam-controller")));
+        // Upstream checks every 20 s with a 40 s quarantine; shorter grace periods (tests)
+        // shorten both.
+        let gc = podgc::PodGcConfig {
+            period: grace.min(std::time::Duration::from_secs(20)),
+            quarantine: grace,
+            ..podgc::PodGcConfig::default()
+        };
+        let fut = podgc::run(client.clone(), gc, stop.clone());
+        tasks.spawn(fut.instrument(info_span!("pod-gc-controller")));
+    }
+
     if config.cronjobs {
         let fut = cronjob::run(client.clone(), ctrl_config(&config), stop.clone());
         tasks.spawn(fut.instrument(info_span!("cronjob-controller")));

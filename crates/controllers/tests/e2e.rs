@@ -67,6 +67,8 @@ async fn start() -> Result<Env> {
             "--https-listen-port",
             &port.to_string(),
             "--disable-agent",
+            "--disable-scheduler",
+            "--disable-controller-manager",
         ])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

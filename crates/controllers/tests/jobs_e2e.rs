@@ -70,6 +70,8 @@ async fn start(clock_ahead: i64) -> Result<Env> {
             "--https-listen-port",
             &port.to_string(),
             "--disable-agent",
+            "--disable-scheduler",
+            "--disable-controller-manager",
         ])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -61,6 +61,9 @@ pub struct ServerArgs {
     pub cluster_cidr: String,
     #[arg(long, default_value = "10.43.0.0/16")]
     pub service_cidr: String,
+    /// Seconds a node may stay silent before it is marked NotReady (Unknown).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..))]
+    pub node_monitor_grace_period: u64,
     #[arg(long, default_value = "10.43.0.10")]
     pub cluster_dns: IpAddr,
     #[arg(long, default_value = "cluster.local")]

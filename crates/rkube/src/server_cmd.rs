@@ -77,6 +77,8 @@ pub fn run(args: ServerArgs) -> ExitCode {
     let components = Components {
         scheduler: !args.disable_scheduler,
         controllers: !args.disable_controller_manager,
+        cluster_cidr: config.cluster_cidr,
+        node_monitor_grace_period: std::time::Duration::from_secs(args.node_monitor_grace_period),
     };
     match runtime.block_on(serve(config, components)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -88,10 +90,12 @@ pub fn run(args: ServerArgs) -> ExitCode {
 }
 
 /// Which in-process components run beside the API server.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Components {
     scheduler: bool,
     controllers: bool,
+    cluster_cidr: Cidr,
+    node_monitor_grace_period: std::time::Duration,
 }
 
 /// Starts the scheduler and controllers as API clients of this server, once it is ready.
@@ -120,7 +124,11 @@ async fn start_components(
             async move {
                 if let Err(e) = rkube_controllers::run(
                     client,
-                    rkube_controllers::ControllersConfig::default(),
+                    rkube_controllers::ControllersConfig {
+                        cluster_cidr: which.cluster_cidr.to_string(),
+                        node_monitor_grace_period: which.node_monitor_grace_period,
+                        ..Default::default()
+                    },
                     stop,
                 )
                 .await

@@ -70,6 +70,8 @@ fn start_server() -> Result<Server> {
         .args(["--bind-address", "127.0.0.1", "--https-listen-port"])
         .arg(port.to_string())
         .arg("--disable-agent")
+        .arg("--disable-scheduler")
+        .arg("--disable-controller-manager")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

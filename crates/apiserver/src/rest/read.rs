@@ -30,7 +30,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn from_query(info: &ResourceInfo, q: &Query) -> Result<Self, ApiError> {
+    pub fn from_query(info: &'static ResourceInfo, q: &Query) -> Result<Self, ApiError> {
         let labels = match q.get("labelSelector") {
             Some(s) if !s.trim().is_empty() => {
                 Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
@@ -41,7 +41,7 @@ impl Filter {
             Some(s) if !s.trim().is_empty() => {
                 let f =
                     FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
-                rkube_apimachinery::fields::check_supported(admit::storage_info(lookup(info)), &f)
+                rkube_apimachinery::fields::check_supported(admit::storage_info(info), &f)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 Some(f)
             }
@@ -62,12 +62,6 @@ impl Filter {
     pub fn is_empty(&self) -> bool {
         self.labels.is_none() && self.fields.is_none()
     }
-}
-
-/// The registry entry as a static reference (requests always carry one).
-fn lookup(info: &ResourceInfo) -> &'static ResourceInfo {
-    rkube_api::registry::find(info.group, info.version, info.plural)
-        .unwrap_or(&rkube_api::RESOURCES[0])
 }
 
 /// The store/cache key prefix a list covers.

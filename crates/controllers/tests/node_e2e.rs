@@ -1,0 +1,433 @@
+//! End-to-end: node IPAM, node lifecycle (lease staleness, unreachable taints, taint
+//! eviction) and PodGC against a real `rkube server` with the controllers in-process.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use parking_lot::Mutex;
+use rkube_controllers::{ControllersConfig, run};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+fn rkube_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RKUBE_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    for profile in ["debug", "release"] {
+        let p = target.join(profile).join("rkube");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("rkube binary not found: run `cargo build -p rkube` first or set RKUBE_BIN");
+}
+
+/// A server plus the controllers; the server is killed by PID on drop.
+struct Env {
+    child: Child,
+    _dir: tempfile::TempDir,
+    client: Client,
+    stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start() -> Result<Env> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let log = std::fs::File::create(dir.path().join("server.log"))?;
+    let child = Command::new(rkube_bin())
+        .arg("server")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &port.to_string(),
+            "--disable-agent",
+            "--disable-scheduler",
+            "--disable-controller-manager",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("start rkube server")?;
+    let kc = dir.path().join("kubeconfig.yaml");
+    let start = Instant::now();
+    let client = loop {
+        if start.elapsed() > Duration::from_secs(60) {
+            let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+            bail!("server not ready; log:\n{log}");
+        }
+        if kc.exists()
+            && let Ok(k) = Kubeconfig::read_from(&kc)
+            && let Ok(cfg) =
+                kube::Config::from_custom_kubeconfig(k, &KubeConfigOptions::default()).await
+            && let Ok(client) = Client::try_from(cfg)
+            && client.apiserver_version().await.is_ok()
+        {
+            break client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(run(
+        client.clone(),
+        ControllersConfig {
+            node_monitor_grace_period: Duration::from_secs(3),
+            ..ControllersConfig::default()
+        },
+        stop.clone(),
+    ));
+    Ok(Env {
+        child,
+        _dir: dir,
+        client,
+        stop,
+    })
+}
+
+/// Nodes whose lease and Ready heartbeat the fake kubelets renew.
+type Alive = Arc<Mutex<BTreeSet<String>>>;
+
+/// Renews the lease and posts Ready=True for every node in `alive`, once a second.
+async fn fake_kubelets(client: Client, alive: Alive, stop: CancellationToken) {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
+    while !stop.is_cancelled() {
+        let names: Vec<String> = alive.lock().iter().cloned().collect();
+        for n in names {
+            let now = k8s_openapi::jiff::Timestamp::now();
+            let lease = json!({"spec": {"renewTime": MicroTime(now)}});
+            let _ = leases
+                .patch(&n, &PatchParams::default(), &Patch::Merge(&lease))
+                .await;
+            let status = json!({"status": {"conditions": [{
+                "type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "kubelet is posting ready status",
+                "lastHeartbeatTime": now.round(k8s_openapi::jiff::Unit::Second).ok(),
+                "lastTransitionTime": "2024-01-01T00:00:00Z",
+            }]}});
+            if let Err(e) = nodes
+                .patch_status(&n, &PatchParams::default(), &Patch::Merge(&status))
+                .await
+            {
+                eprintln!("fake kubelet: posting status of {n}: {e}");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn add_node(client: &Client, alive: &Alive, name: &str) -> Result<()> {
+    let node: Node = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await?;
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": 40,
+                 "renewTime": MicroTime(k8s_openapi::jiff::Timestamp::now())},
+    }))?;
+    Api::<Lease>::namespaced(client.clone(), "kube-node-lease")
+        .create(&PostParams::default(), &lease)
+        .await?;
+    alive.lock().insert(name.to_owned());
+    Ok(())
+}
+
+async fn make_ns(client: &Client, name: &str) -> Result<()> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn make_pod(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    node: &str,
+    tol: Option<i64>,
+) -> Result<()> {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}],
+                 "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                                  "effect": "NoExecute", "tolerationSeconds": tol}]},
+    }))?;
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    api.create(&PostParams::default(), &pod).await?;
+    let status = json!({"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}]}});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    Ok(())
+}
+
+/// Polls `f` until it yields `Some`, for up to 30 s.
+async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn ready(node: &Node) -> Option<(String, String, String)> {
+    let c = node
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((
+        c.status.clone(),
+        c.reason.clone().unwrap_or_default(),
+        c.message.clone().unwrap_or_default(),
+    ))
+}
+
+fn has_taint(node: &Node, key: &str, effect: &str) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|t| t.iter().any(|t| t.key == key && t.effect == effect))
+}
+
+fn gone_or_deleting(p: Option<Pod>) -> bool {
+    p.is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+}
+
+const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ipam_lifecycle_and_taint_eviction() -> Result<()> {
+    let env = start().await?;
+    let client = env.client.clone();
+    let alive: Alive = Arc::default();
+    tokio::spawn(fake_kubelets(
+        client.clone(),
+        alive.clone(),
+        env.stop.clone(),
+    ));
+    make_ns(&client, "kube-node-lease").await?;
+    make_ns(&client, "nl").await?;
+    add_node(&client, &alive, "n1").await?;
+    add_node(&client, &alive, "n2").await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+
+    // Node IPAM: a distinct 10.42.x.0/24 per node.
+    let mut cidrs = BTreeSet::new();
+    for n in ["n1", "n2"] {
+        let cidr = wait_for("podCIDR", || async {
+            let node = nodes.get(n).await?;
+            Ok(node.spec.and_then(|s| s.pod_cidr))
+        })
+        .await?;
+        assert!(
+            cidr.starts_with("10.42.") && cidr.ends_with(".0/24"),
+            "{cidr}"
+        );
+        let node = nodes.get(n).await?;
+        assert_eq!(
+            node.spec.and_then(|s| s.pod_cidrs),
+            Some(vec![cidr.clone()])
+        );
+        cidrs.insert(cidr);
+    }
+    assert_eq!(cidrs.len(), 2, "pod CIDRs must be distinct: {cidrs:?}");
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "nl");
+    make_pod(&client, "nl", "short", "n1", Some(2)).await?;
+    make_pod(&client, "nl", "long", "n1", Some(3600)).await?;
+    make_pod(&client, "nl", "other", "n2", None).await?;
+
+    for n in ["n1", "n2"] {
+        wait_for("node Ready", || async {
+            Ok(ready(&nodes.get(n).await?).filter(|r| r.0 == "True"))
+        })
+        .await?;
+    }
+    // n1 goes silent: Ready=Unknown, unreachable taints, its pods not ready.
+    alive.lock().remove("n1");
+    let (_, reason, message) = wait_for("n1 Ready=Unknown", || async {
+        Ok(ready(&nodes.get("n1").await?).filter(|r| r.0 == "Unknown"))
+    })
+    .await?;
+    assert_eq!(reason, "NodeStatusUnknown");
+    assert_eq!(message, "Kubelet stopped posting node status.");
+    wait_for("unreachable taints", || async {
+        let n = nodes.get("n1").await?;
+        Ok(
+            (has_taint(&n, UNREACHABLE, "NoExecute") && has_taint(&n, UNREACHABLE, "NoSchedule"))
+                .then_some(()),
+        )
+    })
+    .await?;
+    let n1 = nodes.get("n1").await?;
+    for t in n1.spec.and_then(|s| s.taints).unwrap_or_default() {
+        if t.key == UNREACHABLE {
+            assert!(t.time_added.is_some(), "taint without timeAdded: {t:?}");
+        }
+    }
+    for c in ["MemoryPressure", "DiskPressure", "PIDPressure"] {
+        let n = nodes.get("n1").await?;
+        let cond = n
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|x| x.type_ == c)
+            .context("condition missing")?;
+        assert_eq!(cond.status, "Unknown", "{c}");
+    }
+    // n2 keeps renewing and stays untainted.
+    let n2 = nodes.get("n2").await?;
+    assert_eq!(ready(&n2).map(|r| r.0).as_deref(), Some("True"));
+    assert!(!has_taint(&n2, UNREACHABLE, "NoExecute"));
+
+    // Taint eviction: the 2 s toleration runs out; the 3600 s one does not.
+    wait_for("short pod evicted", || async {
+        Ok(gone_or_deleting(pods.get_opt("short").await?).then_some(()))
+    })
+    .await?;
+    let long = pods.get("long").await?;
+    assert!(
+        long.metadata.deletion_timestamp.is_none(),
+        "long pod evicted"
+    );
+    let other = pods.get("other").await?;
+    assert!(
+        other.metadata.deletion_timestamp.is_none(),
+        "pod on n2 evicted"
+    );
+    wait_for("long pod not ready", || async {
+        let p = pods.get("long").await?;
+        let not_ready = p
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "False");
+        Ok(not_ready.then_some(()))
+    })
+    .await?;
+    wait_for("TaintManagerEviction event", || async {
+        let events = Api::<Event>::namespaced(client.clone(), "nl")
+            .list(&ListParams::default())
+            .await?;
+        Ok(events
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("TaintManagerEviction")
+                    && e.message.as_deref() == Some("Marking for deletion Pod nl/short")
+            })
+            .then_some(()))
+    })
+    .await?;
+
+    // n1 comes back: Ready=True, taints gone.
+    alive.lock().insert("n1".to_owned());
+    wait_for("n1 Ready and untainted", || async {
+        let n = nodes.get("n1").await?;
+        let ok = ready(&n).is_some_and(|r| r.0 == "True")
+            && !has_taint(&n, UNREACHABLE, "NoExecute")
+            && !has_taint(&n, UNREACHABLE, "NoSchedule");
+        Ok(ok.then_some(()))
+    })
+    .await?;
+    assert!(
+        pods.get("long")
+            .await?
+            .metadata
+            .deletion_timestamp
+            .is_none()
+    );
+    drop(env);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podgc_deletes_pods_of_missing_nodes() -> Result<()> {
+    let env = start().await?;
+    let client = env.client.clone();
+    let alive: Alive = Arc::default();
+    tokio::spawn(fake_kubelets(
+        client.clone(),
+        alive.clone(),
+        env.stop.clone(),
+    ));
+    make_ns(&client, "kube-node-lease").await?;
+    make_ns(&client, "gc").await?;
+    add_node(&client, &alive, "g1").await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "gc");
+    make_pod(&client, "gc", "orphan", "ghost", None).await?;
+    make_pod(&client, "gc", "kept", "g1", None).await?;
+
+    wait_for("orphan deleted", || async {
+        Ok(pods.get_opt("orphan").await?.is_none().then_some(()))
+    })
+    .await?;
+    let kept = pods.get("kept").await?;
+    assert!(
+        kept.metadata.deletion_timestamp.is_none(),
+        "pod on live node deleted"
+    );
+
+    // Deleting the node orphans its pod too.
+    alive.lock().remove("g1");
+    Api::<Node>::all(client.clone())
+        .delete("g1", &DeleteParams::default())
+        .await?;
+    wait_for("pod of deleted node deleted", || async {
+        Ok(pods.get_opt("kept").await?.is_none().then_some(()))
+    })
+    .await?;
+    drop(env);
+    Ok(())
+}

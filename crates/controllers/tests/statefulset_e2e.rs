@@ -1,0 +1,274 @@
+//! End-to-end: the StatefulSet controller in-process against a real `rkube server` with no
+//! nodes; the test marks pods Running and Ready itself by patching pods/status.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim, Pod};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, ResourceExt};
+use rkube_controllers::{ControllersConfig, run};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+fn rkube_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("RKUBE_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    for profile in ["debug", "release"] {
+        let p = target.join(profile).join("rkube");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("rkube binary not found: run `cargo build -p rkube` first or set RKUBE_BIN");
+}
+
+/// A server plus the controllers; the server is killed by PID on drop.
+struct Env {
+    child: Child,
+    _dir: tempfile::TempDir,
+    client: Client,
+    stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start() -> Result<Env> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let log = std::fs::File::create(dir.path().join("server.log"))?;
+    let child = Command::new(rkube_bin())
+        .arg("server")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &port.to_string(),
+            "--disable-agent",
+            "--disable-controller-manager",
+            "--disable-scheduler",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("start rkube server")?;
+    let kc = dir.path().join("kubeconfig.yaml");
+    let start = Instant::now();
+    let client = loop {
+        if start.elapsed() > Duration::from_secs(60) {
+            let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+            bail!("server not ready; log:\n{log}");
+        }
+        if kc.exists()
+            && let Ok(k) = Kubeconfig::read_from(&kc)
+            && let Ok(cfg) =
+                kube::Config::from_custom_kubeconfig(k, &KubeConfigOptions::default()).await
+            && let Ok(client) = Client::try_from(cfg)
+            && client.apiserver_version().await.is_ok()
+        {
+            break client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn(run(
+        client.clone(),
+        ControllersConfig::default(),
+        stop.clone(),
+    ));
+    Ok(Env {
+        child,
+        _dir: dir,
+        client,
+        stop,
+    })
+}
+
+/// Polls `f` until it yields `Some`, for up to 40 s.
+async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > Duration::from_secs(40) {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn pod_names(pods: &Api<Pod>) -> Result<Vec<String>> {
+    let mut names: Vec<String> = pods
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+async fn mark_ready(pods: &Api<Pod>, name: &str) -> Result<()> {
+    let now = jiff::Timestamp::now().to_string();
+    let patch = json!({"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+async fn wait_pod(pods: &Api<Pod>, name: &str) -> Result<Pod> {
+    let n = name.to_owned();
+    wait_for(&format!("pod {name}"), || {
+        let (pods, n) = (pods.clone(), n.clone());
+        async move { Ok(pods.get_opt(&n).await?) }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_ordered_create_pvcs_and_ordered_scale_down() -> Result<()> {
+    let env = start().await?;
+    let c = env.client.clone();
+    let ns = "sts";
+    Api::<Namespace>::all(c.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}}))?,
+        )
+        .await?;
+    let sets: Api<StatefulSet> = Api::namespaced(c.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
+    let set: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "serviceName": "nginx",
+                 "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"],
+                             "resources": {"requests": {"storage": "1Gi"}}}}]}
+    }))?;
+    sets.create(&PostParams::default(), &set).await?;
+
+    // web-0 first; web-1 is not created while web-0 is not Ready.
+    let p0 = wait_pod(&pods, "web-0").await?;
+    assert_eq!(pod_names(&pods).await?, ["web-0"]);
+    assert_eq!(p0.labels()["statefulset.kubernetes.io/pod-name"], "web-0");
+    assert_eq!(p0.labels()["apps.kubernetes.io/pod-index"], "0");
+    assert!(p0.labels().contains_key("controller-revision-hash"));
+    let spec = p0.spec.clone().unwrap_or_default();
+    assert_eq!(spec.hostname.as_deref(), Some("web-0"));
+    assert_eq!(spec.subdomain.as_deref(), Some("nginx"));
+    let owner = &p0.owner_references()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("StatefulSet", Some(true))
+    );
+    mark_ready(&pods, "web-0").await?;
+
+    wait_pod(&pods, "web-1").await?;
+    assert_eq!(pod_names(&pods).await?, ["web-0", "web-1"]);
+    mark_ready(&pods, "web-1").await?;
+    wait_pod(&pods, "web-2").await?;
+    mark_ready(&pods, "web-2").await?;
+
+    // PVCs from the claim template, retained by default (no owner references).
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(c.clone(), ns);
+    for i in 0..3 {
+        let pvc = pvcs.get(&format!("data-web-{i}")).await?;
+        assert!(pvc.owner_references().is_empty(), "{pvc:?}");
+    }
+
+    // Status, ControllerRevision and the creation event.
+    let st = wait_for("status readyReplicas 3", || {
+        let sets = sets.clone();
+        async move {
+            let s = sets.get("web").await?.status.unwrap_or_default();
+            Ok((s.ready_replicas == Some(3) && s.updated_replicas == Some(3)).then_some(s))
+        }
+    })
+    .await?;
+    assert_eq!(st.replicas, 3);
+    assert_eq!(st.current_revision, st.update_revision);
+    let rev = st.update_revision.clone().unwrap_or_default();
+    assert_eq!(p0.labels()["controller-revision-hash"], rev);
+    let revs: Api<ControllerRevision> = Api::namespaced(c.clone(), ns);
+    assert!(revs.get_opt(&rev).await?.is_some());
+    let events: Api<Event> = Api::namespaced(c.clone(), ns);
+    wait_for("SuccessfulCreate event", || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await?;
+            Ok(list
+                .items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("SuccessfulCreate")
+                        && e.message.as_deref()
+                            == Some("create Pod web-0 in StatefulSet web successful")
+                })
+                .then_some(()))
+        }
+    })
+    .await?;
+
+    // Scale to 1: web-2 goes before web-1.
+    sets.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"replicas": 1}})),
+    )
+    .await?;
+    let start = Instant::now();
+    loop {
+        let names = pod_names(&pods).await?;
+        let has = |n: &str| names.iter().any(|x| x == n);
+        assert!(
+            !has("web-2") || has("web-1"),
+            "web-1 deleted before web-2: {names:?}"
+        );
+        assert!(has("web-0"), "{names:?}");
+        if names == ["web-0"] {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(40) {
+            bail!("scale down did not finish: {names:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // PVCs are retained on scale down.
+    assert!(pvcs.get_opt("data-web-2").await?.is_some());
+    drop(env);
+    Ok(())
+}
