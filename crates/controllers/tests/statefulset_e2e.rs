@@ -1,41 +1,23 @@
 //! End-to-end: the StatefulSet controller in-process against a real `rkube server` with no
 //! nodes; the test marks pods Running and Ready itself by patching pods/status.
 
+mod support;
+
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, ResourceExt};
 use rkube_controllers::{ControllersConfig, run};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-fn rkube_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("RKUBE_BIN") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    for profile in ["debug", "release"] {
-        let p = target.join(profile).join("rkube");
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("rkube binary not found: run `cargo build -p rkube` first or set RKUBE_BIN");
-}
-
 /// A server plus the controllers; the server is killed by PID on drop.
 struct Env {
-    child: Child,
-    _dir: tempfile::TempDir,
+    _server: support::Server,
     client: Client,
     stop: CancellationToken,
 }
@@ -43,57 +25,12 @@ struct Env {
 impl Drop for Env {
     fn drop(&mut self) {
         self.stop.cancel();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
 async fn start() -> Result<Env> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let log = std::fs::File::create(dir.path().join("server.log"))?;
-    let child = Command::new(rkube_bin())
-        .arg("server")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "--bind-address",
-            "127.0.0.1",
-            "--https-listen-port",
-            &port.to_string(),
-            "--disable-agent",
-            "--disable-controller-manager",
-            "--disable-scheduler",
-        ])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("start rkube server")?;
-    let kc = dir.path().join("kubeconfig.yaml");
-    let start = Instant::now();
-    let client = loop {
-        if start.elapsed() > Duration::from_secs(60) {
-            let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-            bail!("server not ready; log:\n{log}");
-        }
-        if kc.exists()
-            && let Ok(k) = Kubeconfig::read_from(&kc)
-            && let Ok(cfg) =
-                kube::Config::from_custom_kubeconfig(k, &KubeConfigOptions::default()).await
-            && let Ok(client) = Client::try_from(cfg)
-            && client.apiserver_version().await.is_ok()
-        {
-            break client;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let server = support::Server::start().await?;
+    let client = server.client.clone();
     let stop = CancellationToken::new();
     tokio::spawn(run(
         client.clone(),
@@ -101,8 +38,7 @@ async fn start() -> Result<Env> {
         stop.clone(),
     ));
     Ok(Env {
-        child,
-        _dir: dir,
+        _server: server,
         client,
         stop,
     })
