@@ -9,15 +9,13 @@ use std::time::Duration;
 
 use futures::{StreamExt, future};
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
     PodSpec, Taint, Toleration,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -26,7 +24,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::error::{ControllerError, is_conflict, is_not_found};
+use crate::controller_revision::{RevisionOwner, ensure_revision};
+use crate::error::{ControllerError, is_not_found};
 use crate::events::Recorder;
 use crate::expectations::Expectations;
 use crate::podutil::{
@@ -35,7 +34,7 @@ use crate::podutil::{
 use crate::rollout::{pod_template_hash, scaled_value};
 
 /// Label carrying the template revision hash on daemon pods and ControllerRevisions.
-pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
+pub use crate::controller_revision::REVISION_HASH_LABEL;
 
 fn toleration(key: &str, effect: &str) -> Toleration {
     Toleration {
@@ -417,73 +416,6 @@ pub struct DaemonSetCtx {
     pub recorder: Recorder,
 }
 
-async fn ensure_revision(
-    client: &Client,
-    ds: &DaemonSet,
-    hash: &str,
-) -> Result<(), ControllerError> {
-    let ns = ds.namespace().unwrap_or_default();
-    let name = format!("{}-{hash}", ds.name_any());
-    let api: Api<ControllerRevision> = Api::namespaced(client.clone(), &ns);
-    if api
-        .get_opt(&name)
-        .await
-        .map_err(ControllerError::api(format!(
-            "get controllerrevision {ns}/{name}"
-        )))?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let uid = ds.uid().unwrap_or_default();
-    let existing = api
-        .list(&ListParams::default())
-        .await
-        .map_err(ControllerError::api(format!(
-            "list controllerrevisions in {ns}"
-        )))?;
-    let max = existing
-        .items
-        .iter()
-        .filter(|r| controller_ref(&r.metadata).is_some_and(|o| o.uid == uid))
-        .map(|r| r.revision)
-        .max()
-        .unwrap_or(0);
-    let template = serde_json::to_value(ds.spec.as_ref().map(|s| &s.template)).map_err(
-        ControllerError::json(format!("template of {}", ds.name_any())),
-    )?;
-    let mut labels = ds
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    labels.insert(REVISION_HASH_LABEL.into(), hash.to_owned());
-    let cr = ControllerRevision {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(ns.clone()),
-            labels: Some(labels),
-            owner_references: Some(vec![new_controller_ref(
-                "apps/v1",
-                "DaemonSet",
-                &ds.name_any(),
-                &uid,
-            )]),
-            ..ObjectMeta::default()
-        },
-        data: Some(RawExtension(json!({"spec": {"template": template}}))),
-        revision: max + 1,
-    };
-    match api.create(&PostParams::default(), &cr).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_conflict(&e) => Ok(()),
-        Err(e) => Err(ControllerError::api(format!(
-            "create controllerrevision {ns}/{name}"
-        ))(e)),
-    }
-}
-
 /// Reconciles one DaemonSet.
 pub async fn reconcile(
     ds: Arc<DaemonSet>,
@@ -495,12 +427,20 @@ pub async fn reconcile(
     let ns = ds.namespace().unwrap_or_default();
     let name = ds.name_any();
     let key = format!("{ns}/{name}");
-    let uid = ds.uid().unwrap_or_default();
+    let _uid = ds.uid().unwrap_or_default();
     let spec = ds.spec.clone().unwrap_or_default();
     let template_spec = spec.template.spec.clone().unwrap_or_default();
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
     let hash = template_hash(&ds)?;
-    ensure_revision(&ctx.client, &ds, &hash).await?;
+    let uid = ds.uid().unwrap_or_default();
+    let owner = RevisionOwner {
+        kind: "DaemonSet",
+        name: &name,
+        namespace: &ns,
+        uid: &uid,
+        template: ds.spec.as_ref().map(|s| &s.template),
+    };
+    ensure_revision(&ctx.client, &owner, &format!("{name}-{hash}"), &hash).await?;
 
     let all_pods = ctx.pods.state();
     let owned: Vec<&Pod> = all_pods

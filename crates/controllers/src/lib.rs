@@ -4,6 +4,7 @@
 //! collector, the namespace controller, the ServiceAccount controller, the Endpoints and
 //! EndpointSlice controllers and the DaemonSet controller.
 
+pub mod controller_revision;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;

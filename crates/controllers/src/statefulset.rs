@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use futures::{StreamExt, future};
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodSpec, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -25,6 +24,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::controller_revision::{RevisionOwner, ensure_revision};
 use crate::error::{ControllerError, is_conflict, is_not_found};
 use crate::events::Recorder;
 use crate::expectations::Expectations;
@@ -32,7 +32,7 @@ use crate::podutil::{controller_ref, is_pod_available, is_pod_ready, new_control
 use crate::rollout::pod_template_hash;
 
 /// Label carrying the revision (ControllerRevision name) on pods and ControllerRevisions.
-pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
+pub use crate::controller_revision::REVISION_HASH_LABEL;
 /// Label carrying the pod's name.
 pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 /// Label carrying the pod's ordinal.
@@ -372,72 +372,6 @@ pub struct StatefulSetCtx {
     pub recorder: Recorder,
 }
 
-async fn ensure_revision(
-    client: &Client,
-    set: &StatefulSet,
-    name: &str,
-) -> Result<(), ControllerError> {
-    let ns = set.namespace().unwrap_or_default();
-    let api: Api<ControllerRevision> = Api::namespaced(client.clone(), &ns);
-    if api
-        .get_opt(name)
-        .await
-        .map_err(ControllerError::api(format!(
-            "get controllerrevision {ns}/{name}"
-        )))?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let uid = set.uid().unwrap_or_default();
-    let existing = api
-        .list(&ListParams::default())
-        .await
-        .map_err(ControllerError::api(format!(
-            "list controllerrevisions in {ns}"
-        )))?;
-    let max = existing
-        .items
-        .iter()
-        .filter(|r| controller_ref(&r.metadata).is_some_and(|o| o.uid == uid))
-        .map(|r| r.revision)
-        .max()
-        .unwrap_or(0);
-    let template = serde_json::to_value(set.spec.as_ref().map(|s| &s.template)).map_err(
-        ControllerError::json(format!("template of {}", set.name_any())),
-    )?;
-    let mut labels = set
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    labels.insert(REVISION_HASH_LABEL.into(), name.to_owned());
-    let cr = ControllerRevision {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(ns.clone()),
-            labels: Some(labels),
-            owner_references: Some(vec![new_controller_ref(
-                "apps/v1",
-                "StatefulSet",
-                &set.name_any(),
-                &uid,
-            )]),
-            ..ObjectMeta::default()
-        },
-        data: Some(RawExtension(json!({"spec": {"template": template}}))),
-        revision: max + 1,
-    };
-    match api.create(&PostParams::default(), &cr).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_conflict(&e) => Ok(()),
-        Err(e) => Err(ControllerError::api(format!(
-            "create controllerrevision {ns}/{name}"
-        ))(e)),
-    }
-}
-
 async fn ensure_claims(
     ctx: &StatefulSetCtx,
     set: &StatefulSet,
@@ -553,11 +487,18 @@ pub async fn reconcile(
     let ns = set.namespace().unwrap_or_default();
     let name = set.name_any();
     let key = format!("{ns}/{name}");
-    let uid = set.uid().unwrap_or_default();
     let spec = set.spec.clone().unwrap_or_default();
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
     let update_revision = revision_name(&set)?;
-    ensure_revision(&ctx.client, &set, &update_revision).await?;
+    let uid = set.uid().unwrap_or_default();
+    let owner = RevisionOwner {
+        kind: "StatefulSet",
+        name: &name,
+        namespace: &ns,
+        uid: &uid,
+        template: set.spec.as_ref().map(|s| &s.template),
+    };
+    ensure_revision(&ctx.client, &owner, &update_revision, &update_revision).await?;
     let cur_status = set.status.clone().unwrap_or_default();
     let mut current_revision = cur_status
         .current_revision
