@@ -17,8 +17,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -613,22 +612,9 @@ pub fn error_policy(
 
 /// Runs the DaemonSet controller until `stop` is cancelled.
 pub async fn run(client: Client, config: Config, stop: CancellationToken) {
-    let wc = watcher::Config::default();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(pod_writer)
-        .touched_objects();
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let node_stream = watcher(Api::<Node>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(node_writer)
-        .touched_objects();
-    let (dss, ds_writer) = reflector::store::<DaemonSet>();
-    let ds_stream = watcher(Api::<DaemonSet>::all(client.clone()), wc)
-        .default_backoff()
-        .reflect(ds_writer)
-        .touched_objects();
+    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
+    let (nodes, node_stream) = crate::informer::informer::<Node>(&client);
+    let (dss, ds_stream) = crate::informer::informer::<DaemonSet>(&client);
     let ctx = Arc::new(DaemonSetCtx {
         client: client.clone(),
         pods,

@@ -338,11 +338,7 @@ pub fn services_for_pod(svcs: &Store<Service>, pod: &Pod) -> Vec<ObjectRef<Servi
 /// Runs the Endpoints controller until `stop` is cancelled.
 pub async fn run(client: Client, config: Config, stop: CancellationToken) {
     let wc = watcher::Config::default();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(pod_writer)
-        .touched_objects();
+    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
     // Deleted Services lose their Endpoints (they carry no owner reference).
     let del_client = client.clone();
     let svc_stream = watcher(Api::<Service>::all(client.clone()), wc.clone())

@@ -11,8 +11,8 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -248,16 +248,8 @@ pub fn error_policy(svc: Arc<Service>, error: &ControllerError, _ctx: Arc<SliceC
 /// Runs the EndpointSlice controller until `stop` is cancelled.
 pub async fn run(client: Client, config: Config, stop: CancellationToken) {
     let wc = watcher::Config::default();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(pod_writer)
-        .touched_objects();
-    let (svcs, svc_writer) = reflector::store::<Service>();
-    let svc_stream = watcher(Api::<Service>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(svc_writer)
-        .touched_objects();
+    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
+    let (svcs, svc_stream) = crate::informer::informer::<Service>(&client);
     let ctx = Arc::new(SliceCtx {
         client: client.clone(),
         pods,

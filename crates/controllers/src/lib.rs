@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod expectations;
 pub mod garbagecollector;
+pub mod informer;
 pub mod job;
 pub mod namespace;
 pub mod nodeipam;

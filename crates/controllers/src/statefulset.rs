@@ -17,8 +17,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -703,17 +702,8 @@ pub fn error_policy(
 
 /// Runs the StatefulSet controller until `stop` is cancelled.
 pub async fn run(client: Client, config: Config, stop: CancellationToken) {
-    let wc = watcher::Config::default();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(pod_writer)
-        .touched_objects();
-    let (sets, set_writer) = reflector::store::<StatefulSet>();
-    let set_stream = watcher(Api::<StatefulSet>::all(client.clone()), wc)
-        .default_backoff()
-        .reflect(set_writer)
-        .touched_objects();
+    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
+    let (sets, set_stream) = crate::informer::informer::<StatefulSet>(&client);
     let ctx = Arc::new(StatefulSetCtx {
         client: client.clone(),
         pods,
