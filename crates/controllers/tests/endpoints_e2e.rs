@@ -1,7 +1,7 @@
 //! End-to-end: Endpoints, EndpointSlice and DaemonSet controllers in-process against a real
 //! `rkube server` with no nodes; the test creates Node objects and patches pod status itself.
 
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! End-to-end: Job and CronJob controllers in-process against a real `rkube server`; the test
 //! plays the node by writing pod phases itself.
 
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! End-to-end: node IPAM, node lifecycle (lease staleness, unreachable taints, taint
 //! eviction) and PodGC against a real `rkube server` with the controllers in-process.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! End-to-end: the StatefulSet controller in-process against a real `rkube server` with no
 //! nodes; the test marks pods Running and Ready itself by patching pods/status.
 
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! End-to-end: a real `rkube server`, the controllers in-process, checks through the API.
 
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
