@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 
+use crate::owners::Owners;
 use crate::pod_info::{HostPort, PodInfo};
 use crate::resources::Resources;
-use crate::selectors::Labels;
+use crate::selectors::{Labels, Selector};
 
 /// One node and the aggregates of the pods placed on it.
 #[derive(Debug, Clone, Default)]
@@ -140,6 +141,8 @@ pub struct Cache {
     affinity_pods: usize,
     /// Placed pods with a required anti-affinity term, cluster-wide.
     anti_affinity_pods: usize,
+    /// Service and controller selectors (default topology spreading).
+    pub owners: Owners,
     /// Bumped on every change; lets callers detect a stale view.
     pub generation: u64,
 }
@@ -292,6 +295,11 @@ impl Cache {
     /// Labels of a namespace.
     pub fn namespace_labels(&self, name: &str) -> Option<&Labels> {
         self.namespaces.get(name)
+    }
+
+    /// The selector of the system default spreading constraints for `pod`, if any.
+    pub fn default_spread_selector(&self, pod: &PodInfo) -> Option<Selector> {
+        self.owners.default_selector(pod)
     }
 
     /// Nodes with an object, in round-robin order.

@@ -4,17 +4,21 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
+use k8s_openapi::serde::de::DeserializeOwned;
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::cache::Cache;
+use crate::owners::{OwnerKind, Owners};
 use crate::pod_info::PodInfo;
 use crate::queue::SchedulingQueue;
+use crate::selectors::Selector;
 
 /// Shared state the informers update.
 #[derive(Clone)]
@@ -231,6 +235,134 @@ pub async fn watch_namespaces(client: Client, sinks: Sinks, stop: CancellationTo
             }
             Ok(_) => {}
             Err(error) => warn!(%error, "namespace watch failed; retrying"),
+        }
+    }
+}
+
+/// How one owner type lands in [`Owners`].
+pub trait OwnerSource:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+    /// Records (or replaces) the object.
+    fn record(&self, owners: &mut Owners);
+    /// Forgets the object.
+    fn forget(&self, owners: &mut Owners);
+    /// Forgets every object of this type.
+    fn clear(owners: &mut Owners);
+}
+
+fn ns_name<K: Resource>(o: &K) -> (&str, &str) {
+    (
+        o.meta().namespace.as_deref().unwrap_or_default(),
+        o.meta().name.as_deref().unwrap_or_default(),
+    )
+}
+
+impl OwnerSource for Service {
+    fn record(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        let sel = self.spec.as_ref().and_then(|s| s.selector.clone());
+        owners.set_service(ns, name, sel);
+    }
+    fn forget(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        owners.remove_service(ns, name);
+    }
+    fn clear(owners: &mut Owners) {
+        owners.clear_services();
+    }
+}
+
+impl OwnerSource for ReplicationController {
+    fn record(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        let sel = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .map(Selector::from_map);
+        owners.set_controller(OwnerKind::ReplicationController, ns, name, sel);
+    }
+    fn forget(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        owners.remove_controller(OwnerKind::ReplicationController, ns, name);
+    }
+    fn clear(owners: &mut Owners) {
+        owners.clear_controllers(OwnerKind::ReplicationController);
+    }
+}
+
+impl OwnerSource for ReplicaSet {
+    fn record(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        let sel = self
+            .spec
+            .as_ref()
+            .map(|s| Selector::from_label_selector(&s.selector));
+        owners.set_controller(OwnerKind::ReplicaSet, ns, name, sel);
+    }
+    fn forget(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        owners.remove_controller(OwnerKind::ReplicaSet, ns, name);
+    }
+    fn clear(owners: &mut Owners) {
+        owners.clear_controllers(OwnerKind::ReplicaSet);
+    }
+}
+
+impl OwnerSource for StatefulSet {
+    fn record(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        let sel = self
+            .spec
+            .as_ref()
+            .map(|s| Selector::from_label_selector(&s.selector));
+        owners.set_controller(OwnerKind::StatefulSet, ns, name, sel);
+    }
+    fn forget(&self, owners: &mut Owners) {
+        let (ns, name) = ns_name(self);
+        owners.remove_controller(OwnerKind::StatefulSet, ns, name);
+    }
+    fn clear(owners: &mut Owners) {
+        owners.clear_controllers(OwnerKind::StatefulSet);
+    }
+}
+
+/// Watches one owner type's selectors (for default topology spreading) until `stop`;
+/// flips `synced` after the first full list.
+pub async fn watch_owners<K: OwnerSource>(
+    client: Client,
+    sinks: Sinks,
+    synced: watch::Sender<bool>,
+    stop: CancellationToken,
+) {
+    let api: Api<K> = Api::all(client);
+    let mut stream = watcher(api, watcher::Config::default().page_size(5000))
+        .default_backoff()
+        .boxed();
+    let mut listing: Option<Vec<K>> = None;
+    loop {
+        let ev = tokio::select! {
+            () = stop.cancelled() => return,
+            ev = stream.next() => ev,
+        };
+        let Some(ev) = ev else { return };
+        match ev {
+            Ok(watcher::Event::Apply(o)) => o.record(&mut sinks.cache.lock().owners),
+            Ok(watcher::Event::Delete(o)) => o.forget(&mut sinks.cache.lock().owners),
+            Ok(watcher::Event::Init) => listing = Some(Vec::new()),
+            Ok(watcher::Event::InitApply(o)) => listing.get_or_insert_default().push(o),
+            Ok(watcher::Event::InitDone) => {
+                let all = listing.take().unwrap_or_default();
+                let mut cache = sinks.cache.lock();
+                K::clear(&mut cache.owners);
+                for o in &all {
+                    o.record(&mut cache.owners);
+                }
+                drop(cache);
+                let _ = synced.send(true);
+            }
+            Err(error) => warn!(%error, kind = %K::kind(&()), "owner watch failed; retrying"),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod cache;
 mod error;
 pub mod framework;
 mod informer;
+pub mod owners;
 pub mod plugins;
 pub mod pod_info;
 pub mod preemption;

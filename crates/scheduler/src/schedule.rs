@@ -203,6 +203,44 @@ mod tests {
     }
 
     #[test]
+    fn deployment_replicas_spread_over_equal_nodes() {
+        // Large simulated-size nodes: LeastAllocated cannot tell one 100m/200Mi default
+        // request apart, so the default hostname spreading must.
+        let big =
+            json!({"status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"}}});
+        let replica = |n: &str| {
+            pod(
+                n,
+                json!({"metadata": {"labels": {"app": "web", "pod-template-hash": "h"},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                         "name": "web-h", "uid": "u1", "controller": true}]}}),
+            )
+        };
+        for _ in 0..20 {
+            let mut c = cache(vec![node("a", big.clone()), node("b", big.clone())], vec![]);
+            c.owners.set_controller(
+                crate::owners::OwnerKind::ReplicaSet,
+                "default",
+                "web-h",
+                Some(crate::selectors::Selector::from_map(
+                    &[("app", "web"), ("pod-template-hash", "h")]
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                )),
+            );
+            let mut alg = Algorithm::new(0);
+            let (p1, p2) = (replica("w1"), replica("w2"));
+            let n1 = alg.schedule(&c, &p1).unwrap();
+            c.assume(p1, &n1);
+            let n2 = alg.schedule(&c, &p2).unwrap();
+            assert_ne!(n1, n2);
+            // Vary the tie-break state between rounds.
+            alg.random();
+        }
+    }
+
+    #[test]
     fn picks_the_least_loaded_node() {
         let busy = pod(
             "busy",

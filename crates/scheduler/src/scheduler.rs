@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{ReplicationController, Service};
 use kube::Client;
 use parking_lot::Mutex;
 use tokio::sync::{Semaphore, watch};
@@ -32,7 +34,45 @@ pub async fn run(
     };
     let (nodes_tx, mut nodes_rx) = watch::channel(false);
     let (pods_tx, mut pods_rx) = watch::channel(false);
+    let mut owners_rx = Vec::new();
+    let mut owner_tx = || {
+        let (tx, rx) = watch::channel(false);
+        owners_rx.push(rx);
+        tx
+    };
+    let (svc_tx, rc_tx, rs_tx, ss_tx) = (owner_tx(), owner_tx(), owner_tx(), owner_tx());
     let tasks = [
+        tokio::spawn(
+            informer::watch_owners::<Service>(client.clone(), sinks.clone(), svc_tx, stop.clone())
+                .instrument(info_span!("scheduler_services")),
+        ),
+        tokio::spawn(
+            informer::watch_owners::<ReplicationController>(
+                client.clone(),
+                sinks.clone(),
+                rc_tx,
+                stop.clone(),
+            )
+            .instrument(info_span!("scheduler_replicationcontrollers")),
+        ),
+        tokio::spawn(
+            informer::watch_owners::<ReplicaSet>(
+                client.clone(),
+                sinks.clone(),
+                rs_tx,
+                stop.clone(),
+            )
+            .instrument(info_span!("scheduler_replicasets")),
+        ),
+        tokio::spawn(
+            informer::watch_owners::<StatefulSet>(
+                client.clone(),
+                sinks.clone(),
+                ss_tx,
+                stop.clone(),
+            )
+            .instrument(info_span!("scheduler_statefulsets")),
+        ),
         tokio::spawn(
             informer::watch_nodes(client.clone(), sinks.clone(), nodes_tx, stop.clone())
                 .instrument(info_span!("scheduler_nodes")),
@@ -50,6 +90,9 @@ pub async fn run(
         () = stop.cancelled() => {}
         res = async {
             nodes_rx.wait_for(|s| *s).await.map(|_| ())?;
+            for rx in &mut owners_rx {
+                rx.wait_for(|s| *s).await.map(|_| ())?;
+            }
             pods_rx.wait_for(|s| *s).await.map(|_| ())
         } => {
             if res.is_ok() {

@@ -283,6 +283,70 @@ async fn schedules_binds_and_reports() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicaset_pods_spread_by_default() -> Result<()> {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    let server = start_server()?;
+    let client = client(&server).await?;
+    // Simulated-node sized: one default 100m/200Mi request does not move LeastAllocated.
+    for n in ["big-a", "big-b"] {
+        make_node(&client, n, "32", json!({"kubernetes.io/hostname": n})).await?;
+        let status = json!({"status": {
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"}}});
+        Api::<Node>::all(client.clone())
+            .patch_status(n, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+    }
+    // No controllers run here: the ReplicaSet only lends its selector.
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web-h"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web", "pod-template-hash": "h"}},
+                 "template": {"metadata": {"labels": {"app": "web", "pod-template-hash": "h"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))?;
+    let rs = Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &rs)
+        .await?;
+    let uid = rs.metadata.uid.context("rs uid")?;
+
+    let stop = CancellationToken::new();
+    let sched = tokio::spawn(run(
+        client.clone(),
+        SchedulerConfig::default(),
+        stop.clone(),
+    ));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for name in ["web-h-1", "web-h-2"] {
+        let p: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "web", "pod-template-hash": "h"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-h",
+                                     "uid": uid, "controller": true}]},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+        }))?;
+        pods.create(&PostParams::default(), &p).await?;
+    }
+    let nodes = wait_for("both replicas bound", Duration::from_secs(30), || {
+        let pods = pods.clone();
+        async move {
+            let list = pods.list(&ListParams::default()).await?;
+            let nodes: Vec<String> = list
+                .items
+                .iter()
+                .filter_map(|p| node_of(p).map(str::to_string))
+                .collect();
+            Ok((nodes.len() == 2).then_some(nodes))
+        }
+    })
+    .await?;
+    assert_ne!(nodes[0], nodes[1], "one replica per node: {nodes:?}");
+    stop.cancel();
+    sched.await??;
+    Ok(())
+}
+
 /// Rough throughput figure: `cargo test -p rkube-scheduler --test e2e -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "prints a throughput figure; run by hand"]

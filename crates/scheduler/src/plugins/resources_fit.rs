@@ -65,7 +65,12 @@ pub fn least_allocated(pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
 }
 
 /// BalancedAllocation: favours nodes whose cpu and memory fractions stay close.
+/// Skipped (all zero) for best-effort pods, as upstream does since 1.33: their zero requests
+/// would otherwise keep pulling them onto the same node.
 pub fn balanced_allocation(pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
+    if pod.requests.milli_cpu == 0 && pod.requests.memory == 0 {
+        return vec![0; nodes.len()];
+    }
     let frac = |req: i64, cap: i64| {
         if cap <= 0 {
             1.0
@@ -152,5 +157,10 @@ mod tests {
         let s = balanced_allocation(&p, &[&cpu_heavy, &idle]);
         assert_eq!(s[1], 100);
         assert!(s[0] < s[1]);
+        let best_effort = pod("b", json!({}));
+        assert_eq!(
+            balanced_allocation(&best_effort, &[&cpu_heavy, &idle]),
+            vec![0, 0]
+        );
     }
 }

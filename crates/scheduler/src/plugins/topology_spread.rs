@@ -11,6 +11,14 @@ use crate::plugins::taint_toleration;
 use crate::pod_info::PodInfo;
 use crate::selectors::{Requirement, Selector};
 
+/// Topology key of the per-node domain (counted on the node itself when scoring).
+pub const HOSTNAME: &str = "kubernetes.io/hostname";
+/// Topology key of zones.
+pub const ZONE: &str = "topology.kubernetes.io/zone";
+
+/// Upstream's system default constraints (`defaultingType: System`): key and maxSkew, ScheduleAnyway.
+pub const SYSTEM_DEFAULTS: [(&str, i64); 2] = [(HOSTNAME, 3), (ZONE, 5)];
+
 /// One compiled constraint.
 #[derive(Debug, Clone)]
 struct Constraint {
@@ -61,6 +69,36 @@ fn constraints(pod: &PodInfo, when: &str) -> Vec<Constraint> {
         .collect()
 }
 
+/// Whether the pod declares topology spread constraints of its own.
+fn has_own_constraints(pod: &PodInfo) -> bool {
+    pod.pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.topology_spread_constraints.as_ref())
+        .is_some_and(|l| !l.is_empty())
+}
+
+/// The system default constraints for a pod without its own, selecting its Services'
+/// and controller's pods; empty when nothing selects it.
+fn system_defaults(cache: &Cache, pod: &PodInfo) -> Vec<Constraint> {
+    let Some(selector) = cache.default_spread_selector(pod) else {
+        return Vec::new();
+    };
+    let self_match = i64::from(selector.matches(pod.labels()));
+    SYSTEM_DEFAULTS
+        .iter()
+        .map(|(key, max_skew)| Constraint {
+            max_skew: *max_skew,
+            key: (*key).to_string(),
+            selector: selector.clone(),
+            min_domains: 1,
+            honor_affinity: true,
+            honor_taints: false,
+            self_match,
+        })
+        .collect()
+}
+
 /// Pods on `node` counted by a constraint.
 fn matching(pod: &PodInfo, c: &Constraint, node: &NodeInfo) -> i64 {
     node.pods
@@ -71,14 +109,8 @@ fn matching(pod: &PodInfo, c: &Constraint, node: &NodeInfo) -> i64 {
         .count() as i64
 }
 
-fn eligible(pod: &PodInfo, cs: &[Constraint], req: &Required, node: &NodeInfo) -> bool {
-    let labels = node.labels();
-    if !cs
-        .iter()
-        .all(|c| labels.is_some_and(|l| l.contains_key(&c.key)))
-    {
-        return false;
-    }
+/// Whether the node passes the constraints' node inclusion policies (affinity, taints).
+fn included(pod: &PodInfo, cs: &[Constraint], req: &Required, node: &NodeInfo) -> bool {
     if cs.iter().any(|c| c.honor_affinity) && !req.matches(node) {
         return false;
     }
@@ -97,10 +129,13 @@ fn count(
 ) -> Vec<HashMap<String, i64>> {
     let mut counts = vec![HashMap::new(); cs.len()];
     for node in cache.nodes() {
-        if !eligible(pod, cs, req, node) {
+        let labels = node.labels();
+        let has_all = cs
+            .iter()
+            .all(|c| labels.is_some_and(|l| l.contains_key(&c.key)));
+        if !has_all || !included(pod, cs, req, node) {
             continue;
         }
-        let labels = node.labels();
         for (i, c) in cs.iter().enumerate() {
             let Some(v) = labels.and_then(|l| l.get(&c.key)) else {
                 continue;
@@ -164,22 +199,85 @@ impl FilterState {
     }
 }
 
-/// ScheduleAnyway constraints: fewer matching pods in the node's domains score higher.
+/// ScheduleAnyway constraints (the pod's own, or the system defaults when it has none):
+/// fewer matching pods in the node's domains score higher.
 pub fn score(cache: &Cache, pod: &PodInfo, req: &Required, nodes: &[&NodeInfo]) -> Vec<i64> {
-    let cs = constraints(pod, "ScheduleAnyway");
-    if cs.is_empty() {
+    let own = has_own_constraints(pod);
+    let cs = if own {
+        constraints(pod, "ScheduleAnyway")
+    } else {
+        system_defaults(cache, pod)
+    };
+    if cs.is_empty() || nodes.is_empty() {
         return vec![0; nodes.len()];
     }
-    let counts = count(cache, pod, &cs, req);
-    let weights: Vec<f64> = counts.iter().map(|m| ((m.len() + 2) as f64).ln()).collect();
+    // Nodes lacking a key are ignored only for the pod's own constraints; with the system
+    // defaults a node without a zone label is still scored by hostname.
+    let require_all = own;
+    let has_all = |n: &NodeInfo| {
+        n.labels()
+            .is_some_and(|l| cs.iter().all(|c| l.contains_key(&c.key)))
+    };
+    let ignored: Vec<bool> = nodes.iter().map(|n| require_all && !has_all(n)).collect();
+    let scored = ignored.iter().filter(|i| !**i).count();
+    // Domains (other than hostname) present among the scored nodes, per constraint.
+    let mut counts: Vec<HashMap<&str, i64>> = vec![HashMap::new(); cs.len()];
+    for (n, _) in nodes.iter().zip(&ignored).filter(|(_, i)| !**i) {
+        let Some(labels) = n.labels() else { continue };
+        for (i, c) in cs.iter().enumerate() {
+            if c.key != HOSTNAME
+                && let Some(v) = labels.get(&c.key)
+            {
+                counts[i].entry(v.as_str()).or_insert(0);
+            }
+        }
+    }
+    let sizes: Vec<usize> = cs
+        .iter()
+        .zip(&counts)
+        .map(|(c, m)| if c.key == HOSTNAME { scored } else { m.len() })
+        .collect();
+    // Count matching pods of those domains over every eligible node (skipped when no
+    // scored node has the key: nothing to count).
+    if counts.iter().any(|m| !m.is_empty()) {
+        for node in cache.nodes() {
+            if (require_all && !has_all(node)) || !included(pod, &cs, req, node) {
+                continue;
+            }
+            let Some(labels) = node.labels() else {
+                continue;
+            };
+            for (i, c) in cs.iter().enumerate() {
+                if c.key == HOSTNAME {
+                    continue;
+                }
+                if let Some(v) = labels.get(&c.key)
+                    && let Some(n) = counts[i].get_mut(v.as_str())
+                {
+                    *n += matching(pod, c, node);
+                }
+            }
+        }
+    }
+    let weights: Vec<f64> = sizes.iter().map(|s| ((s + 2) as f64).ln()).collect();
     let raw: Vec<Option<i64>> = nodes
         .iter()
-        .map(|n| {
-            let labels = n.labels()?;
+        .zip(&ignored)
+        .map(|(n, ignored)| {
+            if *ignored {
+                return None;
+            }
+            let labels = n.labels();
             let mut s = 0.0;
             for (i, c) in cs.iter().enumerate() {
-                let v = labels.get(&c.key)?;
-                let cnt = counts[i].get(v).copied().unwrap_or(0);
+                let Some(v) = labels.and_then(|l| l.get(&c.key)) else {
+                    continue;
+                };
+                let cnt = if c.key == HOSTNAME {
+                    matching(pod, c, n)
+                } else {
+                    counts[i].get(v.as_str()).copied().unwrap_or(0)
+                };
                 s += cnt as f64 * weights[i] + (c.max_skew - 1) as f64;
             }
             Some(s.round() as i64)
@@ -240,6 +338,81 @@ mod tests {
                 "node(s) didn't match pod topology spread constraints (missing required label)"
             ))
         );
+    }
+
+    fn rs_pod(name: &str) -> std::sync::Arc<PodInfo> {
+        pod(
+            name,
+            json!({"metadata": {"labels": {"app": "web", "pod-template-hash": "h"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-h",
+                                     "uid": "u1", "controller": true}]}}),
+        )
+    }
+
+    fn with_rs(mut c: Cache) -> Cache {
+        c.owners.set_controller(
+            crate::owners::OwnerKind::ReplicaSet,
+            "default",
+            "web-h",
+            Some(Selector::from_map(
+                &[("app", "web"), ("pod-template-hash", "h")]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )),
+        );
+        c
+    }
+
+    #[test]
+    fn system_defaults_spread_a_controllers_pods_by_host() {
+        // No zone labels anywhere: the hostname default alone decides, nodes are not ignored.
+        let c = with_rs(cache(
+            vec![
+                node("a", json!({})),
+                node("b", json!({})),
+                node("c", json!({})),
+            ],
+            vec![
+                (rs_pod("w1"), "a"),
+                (rs_pod("w2"), "a"),
+                (rs_pod("w3"), "b"),
+            ],
+        ));
+        let p = rs_pod("w4");
+        let nodes: Vec<_> = c.nodes().collect();
+        let s = score(&c, &p, &Required::new(&p), &nodes);
+        assert!(s[2] > s[1] && s[1] > s[0], "{s:?}");
+        assert_eq!(s[2], 100);
+        // A pod nothing selects gets no spreading score.
+        let bare = pod("bare", json!({"metadata": {"labels": {"app": "web"}}}));
+        assert_eq!(
+            score(&c, &bare, &Required::new(&bare), &nodes),
+            vec![0, 0, 0]
+        );
+        // Its own constraints replace the defaults.
+        let own = web("w5", "ScheduleAnyway");
+        let s = score(&c, &own, &Required::new(&own), &nodes);
+        assert_eq!(s, vec![0, 0, 0], "no node has the zone key: all ignored");
+    }
+
+    #[test]
+    fn system_defaults_count_zones_when_nodes_have_them() {
+        let zoned = |n: &str, z: &str| {
+            node(
+                n,
+                json!({"metadata": {"labels": {"topology.kubernetes.io/zone": z}}}),
+            )
+        };
+        let c = with_rs(cache(
+            vec![zoned("a", "z1"), zoned("b", "z1"), zoned("c", "z2")],
+            vec![(rs_pod("w1"), "a"), (rs_pod("w2"), "a")],
+        ));
+        let p = rs_pod("w3");
+        let nodes: Vec<_> = c.nodes().collect();
+        let s = score(&c, &p, &Required::new(&p), &nodes);
+        // c: empty host in the empty zone; b: empty host in the busy zone; a: busy host and zone.
+        assert!(s[2] > s[1] && s[1] > s[0], "{s:?}");
     }
 
     #[test]
