@@ -46,6 +46,8 @@ pub struct ServerOptions {
     /// Reuse this data dir (for restarts) instead of a fresh one.
     pub data_dir: Option<PathBuf>,
     pub port: Option<u16>,
+    /// More `rkube server` flags (e.g. `--node-monitor-grace-period 5`).
+    pub extra_args: Vec<String>,
 }
 
 /// A running `rkube server`; stopped (by PID) when dropped.
@@ -96,6 +98,7 @@ impl Cluster {
         if let Some(ep) = &opts.datastore_endpoint {
             cmd.arg("--datastore-endpoint").arg(ep);
         }
+        cmd.args(&opts.extra_args);
         let child = cmd.spawn().expect("start rkube server");
         let mut c = Cluster {
             child: Some(child),
@@ -299,6 +302,8 @@ impl Cluster {
 /// A running `rkube agent --simulate N`; stopped (by PID) when dropped.
 pub struct SimAgent {
     child: Option<Child>,
+    /// The agent's log file.
+    pub log: PathBuf,
 }
 
 impl SimAgent {
@@ -307,6 +312,11 @@ impl SimAgent {
         if let Some(c) = &self.child {
             send_signal(c.id(), sig);
         }
+    }
+
+    /// The agent's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -328,10 +338,17 @@ impl Drop for SimAgent {
 }
 
 impl Cluster {
-    /// Starts `rkube agent --simulate n` joined to this server.
+    /// Starts `rkube agent --simulate n` joined to this server (nodes `sim-0000`, …).
     pub fn simulate_nodes(&self, n: u32) -> SimAgent {
+        self.simulate_nodes_with("sim-", n, &[])
+    }
+
+    /// Starts `rkube agent --simulate n --sim-name-prefix prefix EXTRA…` (nodes
+    /// `{prefix}0000`, …); its log is `agent-{prefix}.log` in the data dir.
+    pub fn simulate_nodes_with(&self, prefix: &str, n: u32, extra_args: &[&str]) -> SimAgent {
         let token = std::fs::read_to_string(self.data_dir.join("token")).unwrap_or_default();
-        let log = std::fs::File::create(self.data_dir.join("agent.log")).expect("agent log");
+        let log_path = self.data_dir.join(format!("agent-{prefix}.log"));
+        let log = std::fs::File::create(&log_path).expect("agent log");
         let child = Command::new(rkube_bin())
             .arg("agent")
             .arg("--server")
@@ -340,11 +357,17 @@ impl Cluster {
             .arg(token.trim())
             .arg("--simulate")
             .arg(n.to_string())
+            .arg("--sim-name-prefix")
+            .arg(prefix)
+            .args(extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("start rkube agent");
-        SimAgent { child: Some(child) }
+        SimAgent {
+            child: Some(child),
+            log: log_path,
+        }
     }
 }

@@ -3,5 +3,7 @@
 pub mod cluster;
 pub mod etcd;
 pub mod kubectl_scenario;
+pub mod story;
+pub mod watch;
 
 pub use cluster::{Cluster, ServerOptions};

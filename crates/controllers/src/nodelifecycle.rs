@@ -322,7 +322,7 @@ impl Lifecycle {
             });
             let api: Api<Pod> =
                 Api::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-            if let Err(e) = api
+            match api
                 .patch_status(
                     &pod.name_any(),
                     &PatchParams::default(),
@@ -330,7 +330,21 @@ impl Lifecycle {
                 )
                 .await
             {
-                warn!(pod = %pod.name_any(), error = %e, "marking pod not ready failed");
+                // As upstream, the event follows the update so the pod is known to exist.
+                Ok(_) => {
+                    self.recorder
+                        .record(
+                            pod.as_ref(),
+                            "Warning",
+                            "NodeNotReady",
+                            "Node is not ready".into(),
+                        )
+                        .await;
+                }
+                Err(e) if crate::error::is_not_found(&e) => {}
+                Err(e) => {
+                    warn!(pod = %pod.name_any(), error = %e, "marking pod not ready failed");
+                }
             }
         }
     }
@@ -386,6 +400,24 @@ impl Lifecycle {
                 )
                 .await;
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            // As upstream: a DisruptionTarget condition first, then the deletion.
+            let condition = json!({"status": {"conditions": [{
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "DeletionByTaintManager",
+                "message": "Taint manager: deleting due to NoExecute taint",
+                "lastTransitionTime": Time(now),
+            }]}});
+            if let Err(e) = api
+                .patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Strategic(&condition),
+                )
+                .await
+            {
+                warn!(pod = %name, error = %e, "adding DisruptionTarget condition failed");
+            }
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {
                     info!(pod = %format!("{ns}/{name}"), node, "evicted by taint manager");

@@ -60,6 +60,8 @@ fn sim_config(args: &AgentArgs, count: u32) -> Result<rkube_simnode::SimConfig> 
         labels,
         taints,
         ready_delay: Duration::from_secs_f64(args.sim_ready_delay),
+        lease_duration_seconds: args.sim_node_lease_duration,
+        renew_interval: Duration::from_secs_f64(f64::from(args.sim_node_lease_duration) / 4.0),
         ..Default::default()
     })
 }

@@ -111,6 +111,10 @@ pub struct AgentArgs {
     /// Simulated nodes: seconds from Running to Ready.
     #[arg(long, default_value_t = 0.0)]
     pub sim_ready_delay: f64,
+    /// Simulated nodes: node lease duration in seconds; leases are renewed every quarter of
+    /// it, as the kubelet's `nodeLeaseDurationSeconds`.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(i32).range(1..))]
+    pub sim_node_lease_duration: i32,
 }
 
 #[derive(Debug, Args)]

@@ -313,6 +313,44 @@ pub fn validate_daemon_set(obj: &Value, old: Option<&Value>) -> Errs {
     errs
 }
 
+/// The StatefulSet spec with its template's volumes as the pods will have them: one
+/// `persistentVolumeClaim` volume per claim template (replacing a template volume of the same
+/// name), so volume mounts may name claim templates. Upstream skips pod-spec validation of
+/// StatefulSet templates for this reason ("the union of the given volumes and volumeClaims
+/// match volume mounts").
+fn with_claim_volumes(spec: &Value) -> Value {
+    let claims: Vec<String> = arr(spec, "volumeClaimTemplates")
+        .iter()
+        .map(|c| se(get(c, "metadata"), "name").to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if claims.is_empty() {
+        return spec.clone();
+    }
+    let mut spec = spec.clone();
+    let Some(pod) = spec
+        .get_mut("template")
+        .and_then(|t| t.get_mut("spec"))
+        .and_then(Value::as_object_mut)
+    else {
+        return spec;
+    };
+    let mut volumes: Vec<Value> = pod
+        .get("volumes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for claim in claims {
+        volumes.retain(|v| se(v, "name") != claim);
+        volumes.push(serde_json::json!({
+            "name": claim,
+            "persistentVolumeClaim": {"claimName": claim},
+        }));
+    }
+    pod.insert("volumes".into(), Value::Array(volumes));
+    spec
+}
+
 /// Validates a StatefulSet.
 pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Errs {
     let spec = get(obj, "spec");
@@ -379,7 +417,7 @@ pub fn validate_stateful_set(obj: &Value, old: Option<&Value>) -> Errs {
     nonneg(spec, "minReadySeconds", "spec", &mut errs);
     nonneg(get(spec, "ordinals"), "start", "spec.ordinals", &mut errs);
     errs.extend(validate_selector_and_template(
-        spec,
+        &with_claim_volumes(spec),
         "statefulset",
         "StatefulSet",
         "spec",
@@ -550,6 +588,30 @@ mod tests {
             vec![
                 "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment"
             ]
+        );
+    }
+
+    #[test]
+    fn statefulset_mounts_may_name_claim_templates() {
+        let sts = |mount: &str| {
+            json!({"spec": {"replicas": 1, "podManagementPolicy": "OrderedReady",
+                "updateStrategy": {"type": "RollingUpdate"},
+                "selector": {"matchLabels": {"app": "x"}},
+                "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"restartPolicy": "Always",
+                    "dnsPolicy": "ClusterFirst", "containers": [{"name": "c", "image": "nginx",
+                        "volumeMounts": [{"name": mount, "mountPath": "/d"}]}]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "www"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+        };
+        assert_eq!(
+            msgs(validate_stateful_set(&sts("www"), None)),
+            Vec::<String>::new()
+        );
+        let e = msgs(validate_stateful_set(&sts("nope"), None));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("spec.template.spec.containers[0].volumeMounts[0].name: Not found"),
+            "{e:?}"
         );
     }
 
