@@ -26,3 +26,7 @@ fi
 if ! python3 -c 'import kubernetes' 2>/dev/null; then
   python3 -m pip install -q kubernetes >/dev/null 2>&1 || python3 -m pip install -q --break-system-packages kubernetes
 fi
+
+# The node's container runtime (containerd, runc, CNI plugins) and a local image
+# registry, configured for offline images: see docs/node-setup.md.
+"$(dirname "$0")/node-setup.sh"

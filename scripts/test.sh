@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit tests, the store conformance suite
-# (with a real etcd), and the end-to-end tests (real kubectl, Python and kube-rs clients).
+# (with a real etcd), the CRI client against a real containerd, and the end-to-end
+# tests (real kubectl, Python and kube-rs clients).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 # Incremental caches only cost disk in a one-shot run.
 export CARGO_INCREMENTAL=0
-trap 'du -sh target 2>/dev/null | sed "s/^/target dir size: /"' EXIT
-df -h . | tail -1 | awk '{print "disk free before build: " $4}'
 cargo fmt --all -- --check
+# The services the real-container tests need: the local image registry and
+# containerd, stopped (by PID) when this script ends; then the test images.
+scripts/node-services.sh start
+trap 'scripts/node-services.sh stop || true; du -sh target 2>/dev/null | sed "s/^/target dir size: /"' EXIT
+images/build.sh
+df -h . | tail -1 | awk '{print "disk free before build: " $4}'
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p rkube
 cargo test --workspace --no-fail-fast

@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/node-services.sh start
+images/build.sh
 cargo build --release -p rkube
 exec target/release/rkube server --data-dir "${RKUBE_DATA_DIR:-/var/lib/rkube}" "$@"
