@@ -125,16 +125,53 @@ pub fn dump(c: &Cluster) -> String {
             String::from_utf8_lossy(&out.stderr)
         )
     };
-    let log = c.log_text();
+    // describe the (first few) pods that are not simply Running.
+    let stuck: Vec<(String, String)> = try_get_json(c, &["get", "pods", "-A"])
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| {
+            p["status"]["phase"] != "Running" || !p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .take(3)
+        .map(|p| {
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (s(&p["metadata"]["namespace"]), s(&p["metadata"]["name"]))
+        })
+        .collect();
+    let described: Vec<String> = stuck
+        .iter()
+        .map(|(ns, name)| run(&["describe", "pod", "-n", ns, name]))
+        .collect();
+    let log = strip_ansi(&c.log_text());
     let tail: Vec<&str> = log.lines().rev().take(40).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     format!(
-        "{}\n{}\n{}\n--- server log (tail) ---\n{}",
+        "{}\n{}\n{}\n{}\n--- server log (tail) ---\n{}",
         run(&["get", "all", "-A", "-o", "wide"]),
         run(&["get", "nodes", "-o", "wide"]),
         run(&["get", "events", "-A", "--sort-by=.lastTimestamp"]),
+        described.join("\n"),
         tail.join("\n")
     )
+}
+
+/// `text` without ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// Polls `f` for up to `secs` seconds; panics with `what`, `detail` and a cluster dump if it
