@@ -182,7 +182,10 @@ impl fmt::Display for FieldError {
         if let Some(v) = &self.value
             && matches!(
                 self.kind,
-                ErrorType::Invalid | ErrorType::NotSupported | ErrorType::Duplicate
+                ErrorType::Invalid
+                    | ErrorType::NotSupported
+                    | ErrorType::Duplicate
+                    | ErrorType::NotFound
             )
         {
             write!(f, ": {v}")?;
@@ -219,6 +222,16 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive"
+        );
+        let e = FieldError {
+            kind: ErrorType::NotFound,
+            field: "spec.containers[0].volumeMounts[0].name".into(),
+            value: Some("www".into()),
+            detail: String::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "spec.containers[0].volumeMounts[0].name: Not found: \"www\""
         );
     }
 }
