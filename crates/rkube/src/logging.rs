@@ -1,4 +1,6 @@
-//! Subscriber setup for `tracing`: `RUST_LOG` or `info`, to stderr.
+//! Subscriber setup for `tracing`: `RUST_LOG` or `info`, to stderr (colours only on a terminal).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,5 +11,6 @@ pub fn init() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
