@@ -52,33 +52,44 @@ async fn create_one(api: &Api, path: &str, body: Vec<u8>) -> Result<(), String> 
     }
 }
 
+/// Makes the request body of object number `i`.
+pub type BodyFn = Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>;
+
 /// Closed loop: each client sends its next create as soon as the previous one answered.
 pub async fn creates_closed(clients: &[Api], plan: &CreatePlan) -> Summary {
+    let tpl = PodTemplate::new(&plan.namespace);
+    let path = format!("/api/v1/namespaces/{}/pods", plan.namespace);
+    let first = plan.first;
+    let body: BodyFn = Arc::new(move |i| tpl.body(first + i));
+    posts_closed(clients, &path, plan.count, plan.max_time, body).await
+}
+
+/// Closed loop of `count` POSTs to `path` (bodies from `body(0..count)`) over the clients.
+pub async fn posts_closed(
+    clients: &[Api],
+    path: &str,
+    count: usize,
+    max_time: Duration,
+    body: BodyFn,
+) -> Summary {
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(Errors::default());
-    let tpl = Arc::new(PodTemplate::new(&plan.namespace));
-    let path: Arc<str> = format!("/api/v1/namespaces/{}/pods", plan.namespace).into();
+    let path: Arc<str> = path.into();
     let start = Instant::now();
-    let deadline = start + plan.max_time;
+    let deadline = start + max_time;
     let mut tasks = Vec::new();
     for api in clients {
         let api = api.clone();
-        let (next, errors, tpl, path, plan) = (
-            next.clone(),
-            errors.clone(),
-            tpl.clone(),
-            path.clone(),
-            plan.clone(),
-        );
+        let (next, errors, body, path) = (next.clone(), errors.clone(), body.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
             let mut h = histogram();
             let mut ok = 0u64;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= plan.count || Instant::now() > deadline {
+                if i >= count || Instant::now() > deadline {
                     break;
                 }
-                let body = tpl.body(plan.first + i);
+                let body = body(i);
                 let t0 = Instant::now();
                 match create_one(&api, &path, body).await {
                     Ok(()) => {

@@ -1,4 +1,4 @@
-//! Starting `rkube server` and etcd on loopback, timing `/readyz`, reading RSS; stopped by PID on drop.
+//! Starting `rkube server`, simulated-node agents and etcd on loopback; readiness, RSS, CPU time; stopped by PID on drop.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,6 +18,25 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Makes `pid` the first process the kernel's OOM killer picks (best effort), so a bench
+/// that outgrows the machine's memory loses its own server, not a neighbour's work.
+fn prefer_oom_kill(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/oom_score_adj"), "1000");
+}
+
+/// Bytes the kernel deems available for new allocations (`MemAvailable` of `/proc/meminfo`).
+pub fn mem_available() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Sends SIGKILL to one process we started.
+pub fn kill_now(pid: u32) {
+    signal(pid, "KILL");
 }
 
 /// Sends `signal` (e.g. "TERM") to one process we started.
@@ -59,12 +78,35 @@ pub struct Server {
 
 impl Server {
     /// Starts `bin server` on 127.0.0.1 with `data_dir` and waits (polling every ~5 ms) for
-    /// `/readyz` to answer `ok` and the kubeconfig to exist.
+    /// `/readyz` to answer `ok` and the kubeconfig to exist. The API server runs alone
+    /// (`--disable-scheduler --disable-controller-manager`).
     pub async fn start(
         bin: &Path,
         data_dir: &Path,
         datastore: Option<&str>,
         within: Duration,
+    ) -> Result<Server> {
+        let alone = ["--disable-scheduler", "--disable-controller-manager"].map(String::from);
+        Self::spawn(bin, data_dir, datastore, within, &alone).await
+    }
+
+    /// Like [`Server::start`], with the scheduler and controllers running in the server
+    /// (the whole control plane; `--disable-agent` still), plus `extra` flags.
+    pub async fn start_control_plane(
+        bin: &Path,
+        data_dir: &Path,
+        within: Duration,
+        extra: &[String],
+    ) -> Result<Server> {
+        Self::spawn(bin, data_dir, None, within, extra).await
+    }
+
+    async fn spawn(
+        bin: &Path,
+        data_dir: &Path,
+        datastore: Option<&str>,
+        within: Duration,
+        extra: &[String],
     ) -> Result<Server> {
         let port = free_port()?;
         std::fs::create_dir_all(data_dir)?;
@@ -82,12 +124,10 @@ impl Server {
             .arg("--https-listen-port")
             .arg(port.to_string())
             .arg("--disable-agent")
-            // The API server alone: no scheduler or controllers writing behind the load.
-            .arg("--disable-scheduler")
-            .arg("--disable-controller-manager")
             .stdin(Stdio::null())
             .stdout(logf.try_clone()?)
             .stderr(logf);
+        cmd.args(extra);
         if let Some(ep) = datastore {
             cmd.arg("--datastore-endpoint").arg(ep);
         }
@@ -101,6 +141,7 @@ impl Server {
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
+        prefer_oom_kill(child.id());
         let mut s = Server {
             child: Some(child),
             port,
@@ -144,9 +185,21 @@ impl Server {
 
     /// The last lines of its log.
     pub fn log_tail(&self) -> String {
-        let s = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        log_tail(&self.log)
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The node join token it wrote.
+    pub fn token(&self) -> Result<String> {
+        let path = self.data_dir.join("token");
+        Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .trim()
+            .to_string())
     }
 
     /// SIGTERM, then SIGKILL after 20 s.
@@ -158,6 +211,97 @@ impl Server {
 }
 
 impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The last 30 lines of a log file.
+fn log_tail(path: &Path) -> String {
+    let s = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / CLK_TCK))
+}
+
+/// Kernel clock ticks per second (`getconf CLK_TCK`: 100 on Linux).
+const CLK_TCK: u64 = 100;
+
+/// A running `rkube agent --simulate N` (simulated nodes), stopped by PID on drop.
+pub struct Agent {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// Starts `bin agent --simulate nodes` against `server` with `token`, logging to `log`.
+    /// `extra` are further agent flags (e.g. `--sim-pods 110`).
+    pub fn start(
+        bin: &Path,
+        server: &str,
+        token: &str,
+        nodes: u32,
+        log: &Path,
+        extra: &[String],
+    ) -> Result<Agent> {
+        let logf = std::fs::File::create(log)?;
+        let child = Command::new(bin)
+            .arg("agent")
+            .arg("--server")
+            .arg(server)
+            .arg("--simulate")
+            .arg(nodes.to_string())
+            .args(extra)
+            .env("RKUBE_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf)
+            .spawn()
+            .with_context(|| format!("starting {} agent", bin.display()))?;
+        prefer_oom_kill(child.id());
+        Ok(Agent {
+            child: Some(child),
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// The agent's PID.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Fails if the agent has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            bail!("rkube agent exited ({status}); log:\n{}", self.log_tail());
+        }
+        Ok(())
+    }
+
+    /// The last lines of its log.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
+    }
+
+    /// SIGTERM, then SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for Agent {
     fn drop(&mut self) {
         self.stop();
     }
