@@ -505,24 +505,20 @@ pub async fn reconcile(
                 Ok(created) => {
                     let pname = created.name_any();
                     ctx.expectations.expect_creates(&key, [pname.clone()]);
-                    ctx.recorder
-                        .record(
-                            ds.as_ref(),
-                            "Normal",
-                            "SuccessfulCreate",
-                            format!("Created pod: {pname}"),
-                        )
-                        .await;
+                    ctx.recorder.record(
+                        ds.as_ref(),
+                        "Normal",
+                        "SuccessfulCreate",
+                        format!("Created pod: {pname}"),
+                    );
                 }
                 Err(e) => {
-                    ctx.recorder
-                        .record(
-                            ds.as_ref(),
-                            "Warning",
-                            "FailedCreate",
-                            format!("Error creating: {e}"),
-                        )
-                        .await;
+                    ctx.recorder.record(
+                        ds.as_ref(),
+                        "Warning",
+                        "FailedCreate",
+                        format!("Error creating: {e}"),
+                    );
                     return Err(ControllerError::api(format!(
                         "create pod for {key} on {node}"
                     ))(e));
@@ -537,14 +533,12 @@ pub async fn reconcile(
             match api.delete(pname, &DeleteParams::default()).await {
                 Ok(_) => {
                     ctx.expectations.expect_deletes(&key, puid);
-                    ctx.recorder
-                        .record(
-                            ds.as_ref(),
-                            "Normal",
-                            "SuccessfulDelete",
-                            format!("Deleted pod: {pname}"),
-                        )
-                        .await;
+                    ctx.recorder.record(
+                        ds.as_ref(),
+                        "Normal",
+                        "SuccessfulDelete",
+                        format!("Deleted pod: {pname}"),
+                    );
                 }
                 Err(e) if is_not_found(&e) => {}
                 Err(e) => return Err(ControllerError::api(format!("delete pod {ns}/{pname}"))(e)),

@@ -81,14 +81,12 @@ pub async fn reconcile(
         .map(|s| s.selector.clone())
         .unwrap_or_default();
     if selector_is_empty(&selector) {
-        ctx.recorder
-            .record(
-                d,
-                "Warning",
-                "SelectingAll",
-                "This deployment is selecting all pods. A non-empty selector is required.".into(),
-            )
-            .await;
+        ctx.recorder.record(
+            d,
+            "Warning",
+            "SelectingAll",
+            "This deployment is selecting all pods. A non-empty selector is required.",
+        );
         return Ok(Action::await_change());
     }
     let mut rss = claim(&ctx, d).await?;

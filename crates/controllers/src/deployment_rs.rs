@@ -183,14 +183,12 @@ pub async fn scale(
     if current != size {
         let dir = if size > current { "up" } else { "down" };
         info!(replicaset = %name, from = current, to = size, "scaling replica set");
-        ctx.recorder
-            .record(
-                d,
-                "Normal",
-                "ScalingReplicaSet",
-                format!("Scaled {dir} replica set {name} from {current} to {size}"),
-            )
-            .await;
+        ctx.recorder.record(
+            d,
+            "Normal",
+            "ScalingReplicaSet",
+            format!("Scaled {dir} replica set {name} from {current} to {size}"),
+        );
     }
     Ok(updated)
 }
@@ -301,14 +299,12 @@ pub async fn find_or_create_new(
         Ok(created) => {
             info!(replicaset = %name, replicas = initial, "created new replica set");
             if initial > 0 {
-                ctx.recorder
-                    .record(
-                        d,
-                        "Normal",
-                        "ScalingReplicaSet",
-                        format!("Scaled up replica set {name} from 0 to {initial}"),
-                    )
-                    .await;
+                ctx.recorder.record(
+                    d,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    format!("Scaled up replica set {name} from 0 to {initial}"),
+                );
             }
             Ok((Some(created), NewRsOutcome::Created(name)))
         }

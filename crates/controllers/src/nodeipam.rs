@@ -142,14 +142,12 @@ fn node_cidrs(node: &Node) -> Vec<String> {
 async fn assign(api: &Api<Node>, set: &mut CidrSet, recorder: &Recorder, node: &Node) {
     let name = node.name_any();
     let Some(cidr) = set.allocate() else {
-        recorder
-            .record(
-                node,
-                "Normal",
-                "CIDRNotAvailable",
-                format!("Node {name} status is now: CIDRNotAvailable"),
-            )
-            .await;
+        recorder.record(
+            node,
+            "Normal",
+            "CIDRNotAvailable",
+            format!("Node {name} status is now: CIDRNotAvailable"),
+        );
         return;
     };
     let patch = json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});

@@ -286,14 +286,12 @@ impl Lifecycle {
         };
         info!(node = %name, "node stopped posting status");
         if was_ready {
-            self.recorder
-                .record(
-                    &result,
-                    "Normal",
-                    "NodeNotReady",
-                    format!("Node {name} status is now: NodeNotReady"),
-                )
-                .await;
+            self.recorder.record(
+                &result,
+                "Normal",
+                "NodeNotReady",
+                format!("Node {name} status is now: NodeNotReady"),
+            );
         }
         self.mark_pods_not_ready(&name).await;
         Some(result)
@@ -332,14 +330,12 @@ impl Lifecycle {
             {
                 // As upstream, the event follows the update so the pod is known to exist.
                 Ok(_) => {
-                    self.recorder
-                        .record(
-                            pod.as_ref(),
-                            "Warning",
-                            "NodeNotReady",
-                            "Node is not ready".into(),
-                        )
-                        .await;
+                    self.recorder.record(
+                        pod.as_ref(),
+                        "Warning",
+                        "NodeNotReady",
+                        "Node is not ready",
+                    );
                 }
                 Err(e) if crate::error::is_not_found(&e) => {}
                 Err(e) => {
@@ -391,14 +387,12 @@ impl Lifecycle {
             }
             let ns = pod.namespace().unwrap_or_default();
             let name = pod.name_any();
-            self.recorder
-                .record(
-                    pod.as_ref(),
-                    "Normal",
-                    "TaintManagerEviction",
-                    format!("Marking for deletion Pod {ns}/{name}"),
-                )
-                .await;
+            self.recorder.record(
+                pod.as_ref(),
+                "Normal",
+                "TaintManagerEviction",
+                format!("Marking for deletion Pod {ns}/{name}"),
+            );
             let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
             // As upstream: a DisruptionTarget condition first, then the deletion.
             let condition = json!({"status": {"conditions": [{

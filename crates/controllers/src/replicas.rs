@@ -245,25 +245,21 @@ where
         ctx.expectations
             .expect_creates(key, created.iter().cloned());
         for name in &created {
-            ctx.recorder
-                .record(
-                    obj,
-                    "Normal",
-                    "SuccessfulCreate",
-                    format!("Created pod: {name}"),
-                )
-                .await;
+            ctx.recorder.record(
+                obj,
+                "Normal",
+                "SuccessfulCreate",
+                format!("Created pod: {name}"),
+            );
         }
         if let Some(e) = error {
             let msg = e.to_string();
-            ctx.recorder
-                .record(
-                    obj,
-                    "Warning",
-                    "FailedCreate",
-                    format!("Error creating: {msg}"),
-                )
-                .await;
+            ctx.recorder.record(
+                obj,
+                "Warning",
+                "FailedCreate",
+                format!("Error creating: {msg}"),
+            );
             return Ok(Some(("FailedCreate", msg)));
         }
     }
@@ -298,26 +294,22 @@ where
     for (name, r) in results {
         match r {
             Ok(_) => {
-                ctx.recorder
-                    .record(
-                        obj,
-                        "Normal",
-                        "SuccessfulDelete",
-                        format!("Deleted pod: {name}"),
-                    )
-                    .await;
+                ctx.recorder.record(
+                    obj,
+                    "Normal",
+                    "SuccessfulDelete",
+                    format!("Deleted pod: {name}"),
+                );
             }
             Err(e) if is_not_found(&e) => {}
             Err(e) => {
                 let msg = e.to_string();
-                ctx.recorder
-                    .record(
-                        obj,
-                        "Warning",
-                        "FailedDelete",
-                        format!("Error deleting: {msg}"),
-                    )
-                    .await;
+                ctx.recorder.record(
+                    obj,
+                    "Warning",
+                    "FailedDelete",
+                    format!("Error deleting: {msg}"),
+                );
                 failure = Some(("FailedDelete", msg));
             }
         }

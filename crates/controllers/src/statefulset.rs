@@ -390,31 +390,27 @@ async fn ensure_claims(
         }
         match api.create(&PostParams::default(), &claim).await {
             Ok(_) => {
-                ctx.recorder
-                    .record(
-                        set,
-                        "Normal",
-                        "SuccessfulCreate",
-                        format!(
-                            "create Claim {cname} Pod {pod} in StatefulSet {} success",
-                            set.name_any()
-                        ),
-                    )
-                    .await;
+                ctx.recorder.record(
+                    set,
+                    "Normal",
+                    "SuccessfulCreate",
+                    format!(
+                        "create Claim {cname} Pod {pod} in StatefulSet {} success",
+                        set.name_any()
+                    ),
+                );
             }
             Err(e) if is_conflict(&e) => {}
             Err(e) => {
-                ctx.recorder
-                    .record(
-                        set,
-                        "Warning",
-                        "FailedCreate",
-                        format!(
-                            "create Claim {cname} for Pod {pod} in StatefulSet {} failed error: {e}",
-                            set.name_any()
-                        ),
-                    )
-                    .await;
+                ctx.recorder.record(
+                    set,
+                    "Warning",
+                    "FailedCreate",
+                    format!(
+                        "create Claim {cname} for Pod {pod} in StatefulSet {} failed error: {e}",
+                        set.name_any()
+                    ),
+                );
                 return Err(ControllerError::api(format!("create pvc {ns}/{cname}"))(e));
             }
         }
@@ -572,27 +568,23 @@ pub async fn reconcile(
                     match api.create(&PostParams::default(), &pod).await {
                         Ok(_) => {
                             ctx.expectations.expect_creates(&key, [pname.clone()]);
-                            ctx.recorder
-                                .record(
-                                    set.as_ref(),
-                                    "Normal",
-                                    "SuccessfulCreate",
-                                    format!("create Pod {pname} in StatefulSet {name} successful"),
-                                )
-                                .await;
+                            ctx.recorder.record(
+                                set.as_ref(),
+                                "Normal",
+                                "SuccessfulCreate",
+                                format!("create Pod {pname} in StatefulSet {name} successful"),
+                            );
                         }
                         Err(e) if is_conflict(&e) => {}
                         Err(e) => {
-                            ctx.recorder
-                                .record(
-                                    set.as_ref(),
-                                    "Warning",
-                                    "FailedCreate",
-                                    format!(
-                                        "create Pod {pname} in StatefulSet {name} failed error: {e}"
-                                    ),
-                                )
-                                .await;
+                            ctx.recorder.record(
+                                set.as_ref(),
+                                "Warning",
+                                "FailedCreate",
+                                format!(
+                                    "create Pod {pname} in StatefulSet {name} failed error: {e}"
+                                ),
+                            );
                             return Err(ControllerError::api(format!("create pod {ns}/{pname}"))(
                                 e,
                             ));
@@ -611,14 +603,12 @@ pub async fn reconcile(
                     match api.delete(&pname, &DeleteParams::default()).await {
                         Ok(_) => {
                             ctx.expectations.expect_deletes(&key, pod.uid());
-                            ctx.recorder
-                                .record(
-                                    set.as_ref(),
-                                    "Normal",
-                                    "SuccessfulDelete",
-                                    format!("delete Pod {pname} in StatefulSet {name} successful"),
-                                )
-                                .await;
+                            ctx.recorder.record(
+                                set.as_ref(),
+                                "Normal",
+                                "SuccessfulDelete",
+                                format!("delete Pod {pname} in StatefulSet {name} successful"),
+                            );
                         }
                         Err(e) if is_not_found(&e) => {}
                         Err(e) => {

@@ -4,6 +4,7 @@
 mod support;
 
 mod endpoints_e2e;
+mod events_e2e;
 mod jobs_e2e;
 mod node_e2e;
 mod statefulset_e2e;

@@ -138,14 +138,12 @@ async fn delete_job(
         Err(e) if is_not_found(&e) => return Ok(()),
         Err(e) => return Err(ControllerError::api(format!("delete job {ns}/{name}"))(e)),
     }
-    ctx.recorder
-        .record(
-            cj,
-            "Normal",
-            "SuccessfulDelete",
-            format!("Deleted job {name}"),
-        )
-        .await;
+    ctx.recorder.record(
+        cj,
+        "Normal",
+        "SuccessfulDelete",
+        format!("Deleted job {name}"),
+    );
     Ok(())
 }
 
@@ -184,14 +182,12 @@ pub async fn reconcile(cj: Arc<CronJob>, ctx: Arc<CronJobCtx>) -> Result<Action,
                     .iter()
                     .any(|u| Some(u) == j.metadata.uid.as_ref())
                 {
-                    ctx.recorder
-                        .record(
-                            cj.as_ref(),
-                            "Normal",
-                            "SawCompletedJob",
-                            format!("Saw completed job: {}, condition: {how}", j.name_any()),
-                        )
-                        .await;
+                    ctx.recorder.record(
+                        cj.as_ref(),
+                        "Normal",
+                        "SawCompletedJob",
+                        format!("Saw completed job: {}, condition: {how}", j.name_any()),
+                    );
                 }
                 let entry = (j.name_any(), job_start(j));
                 if how == "Complete" {
@@ -227,24 +223,20 @@ pub async fn reconcile(cj: Arc<CronJob>, ctx: Arc<CronJobCtx>) -> Result<Action,
     let tz = zone(spec.time_zone.as_deref());
     match (sched, tz) {
         (Err(e), _) => {
-            ctx.recorder
-                .record(
-                    cj.as_ref(),
-                    "Warning",
-                    "UnparseableSchedule",
-                    format!("unparseable schedule: {:?} : {e}", spec.schedule),
-                )
-                .await;
+            ctx.recorder.record(
+                cj.as_ref(),
+                "Warning",
+                "UnparseableSchedule",
+                format!("unparseable schedule: {:?} : {e}", spec.schedule),
+            );
         }
         (_, None) => {
-            ctx.recorder
-                .record(
-                    cj.as_ref(),
-                    "Warning",
-                    "UnknownTimeZone",
-                    format!("invalid timeZone: {:?}", spec.time_zone),
-                )
-                .await;
+            ctx.recorder.record(
+                cj.as_ref(),
+                "Warning",
+                "UnknownTimeZone",
+                format!("invalid timeZone: {:?}", spec.time_zone),
+            );
         }
         (Ok(sched), Some(tz)) => {
             let created = cj.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
@@ -264,24 +256,21 @@ pub async fn reconcile(cj: Arc<CronJob>, ctx: Arc<CronJobCtx>) -> Result<Action,
                         "Warning",
                         "TooManyMissedTimes",
                         "too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew".to_owned(),
-                    )
-                    .await;
+                    );
             }
             if let Some(scheduled) = due.most_recent
                 && !spec.suspend.unwrap_or(false)
             {
                 if missed_deadline(scheduled, spec.starting_deadline_seconds, now) {
-                    ctx.recorder
-                        .record(
-                            cj.as_ref(),
-                            "Warning",
-                            "MissSchedule",
-                            format!(
-                                "Missed scheduled time to start a job: {}",
-                                scheduled.to_zoned(tz.clone())
-                            ),
-                        )
-                        .await;
+                    ctx.recorder.record(
+                        cj.as_ref(),
+                        "Warning",
+                        "MissSchedule",
+                        format!(
+                            "Missed scheduled time to start a job: {}",
+                            scheduled.to_zoned(tz.clone())
+                        ),
+                    );
                 } else {
                     let jname = job_name(&name, scheduled);
                     let already = children.iter().any(|j| j.name_any() == jname);
@@ -388,27 +377,23 @@ async fn create_job(
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
     match api.create(&PostParams::default(), &job).await {
         Ok(j) => {
-            ctx.recorder
-                .record(
-                    cj,
-                    "Normal",
-                    "SuccessfulCreate",
-                    format!("Created job {jname}"),
-                )
-                .await;
+            ctx.recorder.record(
+                cj,
+                "Normal",
+                "SuccessfulCreate",
+                format!("Created job {jname}"),
+            );
             Ok(Some(j))
         }
         // Created by an earlier pass whose status write was lost.
         Err(e) if is_conflict(&e) => Ok(None),
         Err(e) => {
-            ctx.recorder
-                .record(
-                    cj,
-                    "Warning",
-                    "FailedCreate",
-                    format!("Error creating job: {e}"),
-                )
-                .await;
+            ctx.recorder.record(
+                cj,
+                "Warning",
+                "FailedCreate",
+                format!("Error creating job: {e}"),
+            );
             Err(ControllerError::api(format!("create job {ns}/{jname}"))(e))
         }
     }

@@ -275,8 +275,7 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<JobCtx>) -> Result<Action, Contro
         set_condition(&mut conds, "FailureTarget", "True", reason, message, now);
         set_condition(&mut conds, "Failed", "True", reason, message, now);
         ctx.recorder
-            .record(job.as_ref(), "Warning", reason, message.to_owned())
-            .await;
+            .record(job.as_ref(), "Warning", reason, message.to_owned());
     } else if is_complete(completions, succeeded, active_count) {
         for p in &active {
             delete_pod(&ctx, &job, &key, p).await?;
@@ -299,14 +298,12 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<JobCtx>) -> Result<Action, Contro
             now,
         );
         status.completion_time = Some(Time(now));
-        ctx.recorder
-            .record(
-                job.as_ref(),
-                "Normal",
-                "Completed",
-                "Job completed".to_owned(),
-            )
-            .await;
+        ctx.recorder.record(
+            job.as_ref(),
+            "Normal",
+            "Completed",
+            "Job completed".to_owned(),
+        );
     } else if suspended {
         for p in &active {
             delete_pod(&ctx, &job, &key, p).await?;
@@ -324,14 +321,12 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<JobCtx>) -> Result<Action, Contro
                 "Job suspended",
                 now,
             );
-            ctx.recorder
-                .record(
-                    job.as_ref(),
-                    "Normal",
-                    "Suspended",
-                    "Job suspended".to_owned(),
-                )
-                .await;
+            ctx.recorder.record(
+                job.as_ref(),
+                "Normal",
+                "Suspended",
+                "Job suspended".to_owned(),
+            );
         }
         status.start_time = None;
     } else {
@@ -348,8 +343,7 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<JobCtx>) -> Result<Action, Contro
                 now,
             );
             ctx.recorder
-                .record(job.as_ref(), "Normal", "Resumed", "Job resumed".to_owned())
-                .await;
+                .record(job.as_ref(), "Normal", "Resumed", "Job resumed".to_owned());
             status.start_time = Some(Time(now));
         }
         if status.start_time.is_none() {
@@ -460,14 +454,12 @@ async fn delete_pod(ctx: &JobCtx, job: &Job, key: &str, pod: &Pod) -> Result<(),
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     match api.delete(&pname, &DeleteParams::default()).await {
         Ok(_) => {
-            ctx.recorder
-                .record(
-                    job,
-                    "Normal",
-                    "SuccessfulDelete",
-                    format!("Deleted pod: {pname}"),
-                )
-                .await;
+            ctx.recorder.record(
+                job,
+                "Normal",
+                "SuccessfulDelete",
+                format!("Deleted pod: {pname}"),
+            );
             Ok(())
         }
         Err(e) if is_not_found(&e) => Ok(()),
@@ -546,25 +538,21 @@ async fn create_pod(
         Ok(created) => {
             let pname = created.name_any();
             ctx.expectations.expect_creates(key, [pname.clone()]);
-            ctx.recorder
-                .record(
-                    job,
-                    "Normal",
-                    "SuccessfulCreate",
-                    format!("Created pod: {pname}"),
-                )
-                .await;
+            ctx.recorder.record(
+                job,
+                "Normal",
+                "SuccessfulCreate",
+                format!("Created pod: {pname}"),
+            );
             Ok(())
         }
         Err(e) => {
-            ctx.recorder
-                .record(
-                    job,
-                    "Warning",
-                    "FailedCreate",
-                    format!("Error creating: {e}"),
-                )
-                .await;
+            ctx.recorder.record(
+                job,
+                "Warning",
+                "FailedCreate",
+                format!("Error creating: {e}"),
+            );
             Err(ControllerError::api(format!("create pod for job {key}"))(e))
         }
     }

@@ -92,6 +92,13 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The admin kubeconfig the server wrote, for the real `kubectl`.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self._dir.path().join("kubeconfig.yaml")
+    }
+}
+
 /// A client that is replaced before use (lets `Drop` own the child from the start).
 fn placeholder_client() -> Result<Client> {
     let cfg = kube::Config::new("https://127.0.0.1:1".parse().context("uri")?);
