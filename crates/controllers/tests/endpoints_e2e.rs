@@ -1,75 +1,21 @@
 //! End-to-end: Endpoints, EndpointSlice and DaemonSet controllers in-process against a real
 //! `rkube server` with no nodes; the test creates Node objects and patches pod status itself.
 
-use crate::support;
+use crate::support::{Env, make_ns, wait_for};
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
-use anyhow::{Result, bail};
+use anyhow::Result;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
+use rkube_controllers::ControllersConfig;
 use rkube_controllers::daemonset::pod_node;
-use rkube_controllers::{ControllersConfig, run};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-
-/// A server plus the controllers; the server is killed by PID on drop.
-struct Env {
-    _server: support::Server,
-    client: Client,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
 
 async fn start() -> Result<Env> {
-    let server = support::Server::start().await?;
-    let client = server.client.clone();
-    let stop = CancellationToken::new();
-    tokio::spawn(run(
-        client.clone(),
-        ControllersConfig::default(),
-        stop.clone(),
-    ));
-    Ok(Env {
-        _server: server,
-        client,
-        stop,
-    })
-}
-
-/// Polls `f` until it yields `Some`, for up to 40 s.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await? {
-            return Ok(v);
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn make_ns(client: &Client, name: &str) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
-    Ok(())
+    let env = Env::start(ControllersConfig::default()).await?;
+    Ok(env)
 }
 
 async fn set_pod_status(api: &Api<Pod>, name: &str, ip: &str, ready: bool) -> Result<()> {

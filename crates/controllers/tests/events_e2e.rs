@@ -1,55 +1,22 @@
 //! End-to-end: a repeated controller event is one Event with a count, and `kubectl
 //! describe` (the real binary) shows it as "(x2 over …)".
 
-use crate::support;
+use crate::support::{Env, wait_for};
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Namespace};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use rkube_controllers::{ControllersConfig, run};
+use rkube_controllers::ControllersConfig;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-
-/// Cancels the controllers on drop (the server is killed by its own drop).
-struct StopOnDrop(CancellationToken);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.cancel();
-    }
-}
-
-/// Polls `f` until it yields `Some`, for up to 40 s.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await? {
-            return Ok(v);
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// Scaling a Deployment 2 → 0 → 2 records "Scaled up replica set … from 0 to 2" twice:
 /// the second time counts on the first Event.
 #[tokio::test]
 async fn repeated_event_is_counted_and_described_as_x2() -> Result<()> {
-    let server = support::Server::start().await?;
-    let c = server.client.clone();
-    let stop = StopOnDrop(CancellationToken::new());
-    tokio::spawn(run(c.clone(), ControllersConfig::default(), stop.0.clone()));
+    let env = Env::start(ControllersConfig::default()).await?;
+    let c = env.client.clone();
 
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "ev"}}))?;
     Api::<Namespace>::all(c.clone())
@@ -112,7 +79,7 @@ async fn repeated_event_is_counted_and_described_as_x2() -> Result<()> {
 
     let out = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(server.kubeconfig())
+        .arg(env.kubeconfig())
         .args(["describe", "deployment", "web", "-n", "ev"])
         .output()
         .await

@@ -1,88 +1,38 @@
 //! End-to-end: Job and CronJob controllers in-process against a real `rkube server`; the test
 //! plays the node by writing pod phases itself.
 
-use crate::support;
+use crate::support::{Env, make_ns, wait_for};
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
-use rkube_controllers::{ControllersConfig, cronjob, run};
+use kube::{Api, ResourceExt};
+use rkube_controllers::{ControllersConfig, cronjob};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-
-/// A server plus the controllers; the server is killed by PID on drop.
-struct Env {
-    _server: support::Server,
-    client: Client,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
 
 /// Starts a server, every controller but the CronJob one, and the CronJob controller with
 /// a clock `clock_ahead` ahead of the wall clock.
 async fn start(clock_ahead: i64) -> Result<Env> {
-    let server = support::Server::start().await?;
-    let client = server.client.clone();
-    let stop = CancellationToken::new();
-    tokio::spawn(run(
-        client.clone(),
-        ControllersConfig {
-            cronjobs: false,
-            ..ControllersConfig::default()
-        },
-        stop.clone(),
-    ));
+    let env = Env::start(ControllersConfig {
+        cronjobs: false,
+        ..ControllersConfig::default()
+    })
+    .await?;
     tokio::spawn(cronjob::run_with_clock(
-        client.clone(),
+        env.client.clone(),
         kube::runtime::controller::Config::default(),
-        stop.clone(),
+        env.stop.clone(),
         Arc::new(move || {
             jiff::Timestamp::now()
                 .checked_add(jiff::SignedDuration::from_secs(clock_ahead))
                 .unwrap_or_else(|_| jiff::Timestamp::now())
         }),
     ));
-    Ok(Env {
-        _server: server,
-        client,
-        stop,
-    })
-}
-
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await? {
-            return Ok(v);
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn make_ns(client: &Client, name: &str) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
-    Ok(())
+    Ok(env)
 }
 
 fn job(name: &str, extra: serde_json::Value) -> Result<Job> {

@@ -1,54 +1,30 @@
 //! End-to-end: node IPAM, node lifecycle (lease staleness, unreachable taints, taint
 //! eviction) and PodGC against a real `rkube server` with the controllers in-process.
 
-use crate::support;
+use crate::support::{Env, make_ns, wait_for};
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use parking_lot::Mutex;
-use rkube_controllers::{ControllersConfig, run};
+use rkube_controllers::ControllersConfig;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// A server plus the controllers; the server is killed by PID on drop.
-struct Env {
-    _server: support::Server,
-    client: Client,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 async fn start() -> Result<Env> {
-    let server = support::Server::start().await?;
-    let client = server.client.clone();
-    let stop = CancellationToken::new();
-    tokio::spawn(run(
-        client.clone(),
-        ControllersConfig {
-            node_monitor_grace_period: Duration::from_secs(3),
-            ..ControllersConfig::default()
-        },
-        stop.clone(),
-    ));
-    Ok(Env {
-        _server: server,
-        client,
-        stop,
+    let env = Env::start(ControllersConfig {
+        node_monitor_grace_period: Duration::from_secs(3),
+        ..ControllersConfig::default()
     })
+    .await?;
+    Ok(env)
 }
 
 /// Nodes whose lease and Ready heartbeat the fake kubelets renew.
@@ -100,18 +76,6 @@ async fn add_node(client: &Client, alive: &Alive, name: &str) -> Result<()> {
     Ok(())
 }
 
-async fn make_ns(client: &Client, name: &str) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
-    match Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 async fn make_pod(
     client: &Client,
     ns: &str,
@@ -132,24 +96,6 @@ async fn make_pod(
     api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
         .await?;
     Ok(())
-}
-
-/// Polls `f` until it yields `Some`, for up to 30 s.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await? {
-            return Ok(v);
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn ready(node: &Node) -> Option<(String, String, String)> {

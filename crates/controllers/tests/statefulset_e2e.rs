@@ -1,65 +1,21 @@
 //! End-to-end: the StatefulSet controller in-process against a real `rkube server` with no
 //! nodes; the test marks pods Running and Ready itself by patching pods/status.
 
-use crate::support;
+use crate::support::{Env, wait_for};
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, PersistentVolumeClaim, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
-use rkube_controllers::{ControllersConfig, run};
+use kube::{Api, ResourceExt};
+use rkube_controllers::ControllersConfig;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-
-/// A server plus the controllers; the server is killed by PID on drop.
-struct Env {
-    _server: support::Server,
-    client: Client,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
 
 async fn start() -> Result<Env> {
-    let server = support::Server::start().await?;
-    let client = server.client.clone();
-    let stop = CancellationToken::new();
-    tokio::spawn(run(
-        client.clone(),
-        ControllersConfig::default(),
-        stop.clone(),
-    ));
-    Ok(Env {
-        _server: server,
-        client,
-        stop,
-    })
-}
-
-/// Polls `f` until it yields `Some`, for up to 40 s.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await? {
-            return Ok(v);
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let env = Env::start(ControllersConfig::default()).await?;
+    Ok(env)
 }
 
 async fn pod_names(pods: &Api<Pod>) -> Result<Vec<String>> {

@@ -1,47 +1,22 @@
 //! End-to-end: a real `rkube server`, the controllers in-process, checks through the API.
 
-use crate::support;
+use crate::support::{Env, make_ns, wait_for};
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, ReplicationController};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::{Api, Client, ResourceExt};
-use rkube_controllers::{ControllersConfig, run};
+use rkube_controllers::ControllersConfig;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// A server plus the controllers; the server is killed by PID on drop.
-struct Env {
-    _server: support::Server,
-    client: Client,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 async fn start() -> Result<Env> {
-    let server = support::Server::start().await?;
-    let client = server.client.clone();
-    let stop = CancellationToken::new();
-    tokio::spawn(run(
-        client.clone(),
-        ControllersConfig::default(),
-        stop.clone(),
-    ));
-    tokio::spawn(fake_kubelet(client.clone(), stop.clone()));
-    Ok(Env {
-        _server: server,
-        client,
-        stop,
-    })
+    let env = Env::start(ControllersConfig::default()).await?;
+    tokio::spawn(fake_kubelet(env.client.clone(), env.stop.clone()));
+    Ok(env)
 }
 
 /// Marks every pod Running and Ready, standing in for a kubelet.
@@ -82,32 +57,6 @@ fn jiff_now() -> String {
         .round(k8s_openapi::jiff::Unit::Second)
         .map(|t| t.to_string())
         .unwrap_or_default()
-}
-
-/// Polls `f` until it yields `Some`, for up to 40 s.
-async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await? {
-            return Ok(v);
-        }
-        if start.elapsed() > Duration::from_secs(40) {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn make_ns(client: &Client, name: &str) -> Result<()> {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await?;
-    Ok(())
 }
 
 fn deployment(name: &str, replicas: i32, image: &str) -> Result<Deployment> {

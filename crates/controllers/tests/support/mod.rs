@@ -4,9 +4,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+
 use anyhow::{Context, Result, bail};
-use kube::Client;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::PostParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use rkube_controllers::{ControllersConfig, run};
+use tokio_util::sync::CancellationToken;
 
 /// The `rkube` binary: `$RKUBE_BIN` or `target/{debug,release}/rkube`.
 fn rkube_bin() -> PathBuf {
@@ -109,5 +115,70 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A server plus the controllers (and whatever else the test spawns on `stop`); the
+/// server is killed by PID and the tasks cancelled on drop.
+pub struct Env {
+    _server: Server,
+    pub client: Client,
+    pub stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Env {
+    /// Starts a server and the controllers with `config`.
+    pub async fn start(config: ControllersConfig) -> Result<Env> {
+        let server = Server::start().await?;
+        let client = server.client.clone();
+        let stop = CancellationToken::new();
+        tokio::spawn(run(client.clone(), config, stop.clone()));
+        Ok(Env {
+            _server: server,
+            client,
+            stop,
+        })
+    }
+
+    /// The admin kubeconfig, for the real `kubectl`.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self._server.kubeconfig()
+    }
+}
+
+/// Polls `f` until it yields `Some`, for up to 40 s.
+pub async fn wait_for<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > Duration::from_secs(40) {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Creates namespace `name` (already there is fine).
+pub async fn make_ns(client: &Client, name: &str) -> Result<()> {
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
