@@ -1,7 +1,10 @@
-//! `rkube agent`: joins a server; with `--simulate N`, runs N simulated nodes.
+//! `rkube agent`: joins a server as a node agent (a kubelet running pods in
+//! containerd through CRI); with `--simulate N`, runs N simulated nodes.
 //!
-//! Signals for failover tests: SIGUSR1 silences every simulated node (leases and
-//! status stop), SIGUSR2 brings them back; SIGTERM stops the agent.
+//! SIGTERM or SIGINT stops the agent; the pods' containers keep running and a
+//! restarted agent adopts them. Signals for failover tests of simulated nodes:
+//! SIGUSR1 silences every simulated node (leases and status stop), SIGUSR2
+//! brings them back.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -66,13 +69,103 @@ fn sim_config(args: &AgentArgs, count: u32) -> Result<rkube_simnode::SimConfig> 
     })
 }
 
+/// The node name: the flag, else this machine's host name in lower case.
+pub fn node_name(flag: Option<&str>) -> Result<String> {
+    match flag {
+        Some(n) => Ok(n.to_string()),
+        None => {
+            let h = nix::unistd::gethostname().context("reading the host name")?;
+            Ok(h.to_string_lossy().to_lowercase())
+        }
+    }
+}
+
+/// The agent's directory for a data directory (`DIR/agent`), absolute.
+pub fn agent_dir(data_dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let dir = if data_dir.is_absolute() {
+        data_dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("current directory")?
+            .join(data_dir)
+    };
+    Ok(dir.join("agent"))
+}
+
+fn kubelet_config(args: &AgentArgs) -> Result<rkube_kubelet::KubeletConfig> {
+    let mut config = rkube_kubelet::KubeletConfig::new(
+        node_name(args.node_name.as_deref())?,
+        agent_dir(&args.data_dir)?,
+    );
+    config.runtime_endpoint = args.container_runtime_endpoint.clone();
+    config.node_ip = args.node_ip;
+    config.cluster_dns = vec![args.cluster_dns];
+    config.cluster_domain = args.cluster_domain.clone();
+    for l in &args.node_labels {
+        let (k, v) = l
+            .split_once('=')
+            .with_context(|| format!("--node-label {l:?}: want KEY=VALUE"))?;
+        config.node_labels.insert(k.to_string(), v.to_string());
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Runs the real node agent until SIGTERM or SIGINT.
+async fn kubelet(server: &str, token: &str, config: rkube_kubelet::KubeletConfig) -> Result<()> {
+    let client = crate::client::for_agent(server, token).await?;
+    let stop = CancellationToken::new();
+    let agent = tokio::spawn(rkube_kubelet::run(client, config, stop.clone()));
+    let (mut term, mut int) = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+    );
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        r = agent => {
+            return match r {
+                Ok(r) => r.context("node agent"),
+                Err(e) => Err(anyhow::anyhow!("node agent: {e}")),
+            };
+        }
+    }
+    tracing::info!("stopping (containers keep running)");
+    stop.cancel();
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("rkube agent: starting runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
 /// Entry point of `rkube agent`.
 pub fn run(args: AgentArgs) -> ExitCode {
     let Some(count) = args.simulate else {
-        eprintln!(
-            "rkube agent: only --simulate N is available in this build (the real node agent comes next)"
-        );
-        return ExitCode::from(2);
+        let config = match kubelet_config(&args) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("rkube agent: {e:#}");
+                return ExitCode::from(2);
+            }
+        };
+        let runtime = match runtime() {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
+        return match runtime.block_on(kubelet(&args.server, &args.token, config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rkube agent: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     };
     let config = match sim_config(&args, count) {
         Ok(c) => c,
@@ -81,15 +174,9 @@ pub fn run(args: AgentArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("rkube agent: starting runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(simulate(&args.server, &args.token, config)) {
         Ok(()) => ExitCode::SUCCESS,

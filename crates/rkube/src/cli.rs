@@ -14,7 +14,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a server: API server, controllers, scheduler and (later) a node agent.
+    /// Run a server: API server, controllers, scheduler and a node agent.
     Server(ServerArgs),
     /// Run a node agent that joins a server.
     Agent(AgentArgs),
@@ -57,6 +57,12 @@ pub struct ServerArgs {
     /// Name of this node.
     #[arg(long)]
     pub node_name: Option<String>,
+    /// Address reported as the node's InternalIP (default: the default route's interface).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    /// The CRI socket of the container runtime the agent uses.
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    pub container_runtime_endpoint: String,
     #[arg(long, default_value = "10.42.0.0/16")]
     pub cluster_cidr: String,
     #[arg(long, default_value = "10.43.0.0/16")]
@@ -85,8 +91,18 @@ pub struct AgentArgs {
     pub node_name: Option<String>,
     #[arg(long, short = 'd', default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// The CRI socket of the container runtime.
     #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
     pub container_runtime_endpoint: String,
+    /// Address reported as the node's InternalIP (default: the default route's interface).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    /// Nameserver of pods with dnsPolicy ClusterFirst.
+    #[arg(long, default_value = "10.43.0.10")]
+    pub cluster_dns: IpAddr,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
     /// Run N simulated nodes instead of a real kubelet.
     #[arg(long)]
     pub simulate: Option<u32>,

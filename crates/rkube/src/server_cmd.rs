@@ -74,9 +74,21 @@ pub fn run(args: ServerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let agent = if args.disable_agent {
+        None
+    } else {
+        match agent_config(&args, &config) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("rkube server: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     let components = Components {
         scheduler: !args.disable_scheduler,
         controllers: !args.disable_controller_manager,
+        agent,
         cluster_cidr: config.cluster_cidr,
         node_monitor_grace_period: std::time::Duration::from_secs(args.node_monitor_grace_period),
     };
@@ -89,11 +101,24 @@ pub fn run(args: ServerArgs) -> ExitCode {
     }
 }
 
+/// The in-process node agent's configuration (k3s-style: the server is a node too).
+fn agent_config(args: &ServerArgs, config: &ServerConfig) -> Result<rkube_kubelet::KubeletConfig> {
+    let name = crate::agent_cmd::node_name(args.node_name.as_deref())?;
+    let mut agent = rkube_kubelet::KubeletConfig::new(name, config.data_dir.join("agent"));
+    agent.runtime_endpoint = args.container_runtime_endpoint.clone();
+    agent.node_ip = args.node_ip;
+    agent.cluster_dns = vec![args.cluster_dns];
+    agent.cluster_domain = args.cluster_domain.clone();
+    agent.validate()?;
+    Ok(agent)
+}
+
 /// Which in-process components run beside the API server.
 #[derive(Debug, Clone)]
 struct Components {
     scheduler: bool,
     controllers: bool,
+    agent: Option<rkube_kubelet::KubeletConfig>,
     cluster_cidr: Cidr,
     node_monitor_grace_period: std::time::Duration,
 }
@@ -117,6 +142,18 @@ async fn start_components(
                 }
             }
             .instrument(tracing::info_span!("scheduler")),
+        );
+    }
+    if let Some(agent) = which.agent {
+        let (client, stop) = (client.clone(), stop.clone());
+        tokio::spawn(
+            async move {
+                // Without a container runtime the agent waits (and warns); the API stays up.
+                if let Err(e) = rkube_kubelet::run(client, agent, stop).await {
+                    tracing::error!(error = %format!("{e:#}"), "node agent stopped");
+                }
+            }
+            .instrument(tracing::info_span!("agent")),
         );
     }
     if which.controllers {

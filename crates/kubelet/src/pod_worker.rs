@@ -1,0 +1,654 @@
+//! One pod's worker: reads what the runtime holds for the pod, executes the
+//! next actions (sandbox, image pulls, init and app containers, kills),
+//! reports the pod's status, and on deletion stops everything within the
+//! grace period, removes it and deletes the pod object.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use kube::api::Api;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::{self, PodActions, Start, Waiting};
+use crate::backoff::Backoff;
+use crate::config::KubeletConfig;
+use crate::container::{ContainerContext, container_config};
+use crate::dns::{ClusterDns, ResolvConf};
+use crate::env::{self, EnvObjects, NodeFacts};
+use crate::error::KubeletError;
+use crate::events::Recorder;
+use crate::images;
+use crate::pod_state::{self, PodRuntimeState, RunState};
+use crate::podutil;
+use crate::runtime::{Runtime, proto};
+use crate::sandbox::{hosts_file, sandbox_config};
+use crate::status::{self, StatusInput};
+use crate::status_manager::StatusManager;
+
+/// How soon a failed sync is retried.
+const RETRY: Duration = Duration::from_secs(2);
+
+/// What every pod worker shares.
+pub struct WorkerContext<R> {
+    /// The container runtime.
+    pub runtime: Arc<R>,
+    /// The agent's configuration.
+    pub config: Arc<KubeletConfig>,
+    /// API client (ConfigMaps and Secrets for the environment).
+    pub client: Option<kube::Client>,
+    /// Writes statuses and deletes pods.
+    pub status: Option<StatusManager>,
+    /// Records events.
+    pub events: Recorder,
+    /// The node's address.
+    pub node_ip: String,
+    /// The node's resolver configuration.
+    pub host_resolv: ResolvConf,
+    /// Memory and allocatable figures for containers.
+    pub facts: NodeFacts,
+    /// Memory capacity in bytes.
+    pub memory_capacity: i64,
+    /// The wall clock (a fake one in tests).
+    pub clock: Clock,
+}
+
+/// A wall clock.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The system's clock.
+pub fn system_clock() -> Clock {
+    Arc::new(Timestamp::now)
+}
+
+/// The newest version of the pod a worker is given.
+#[derive(Debug, Clone)]
+pub struct PodUpdate {
+    /// The pod as the API last showed it.
+    pub pod: Arc<Pod>,
+    /// The pod is gone from the API.
+    pub removed: bool,
+    /// Bumped to make the worker sync (the runtime changed).
+    pub wake: u64,
+}
+
+/// The outcome of one sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sync again after this long, or on the next change.
+    Wait(Option<Duration>),
+    /// Nothing is left of the pod: the worker ends.
+    Done,
+}
+
+/// One pod's worker.
+pub struct PodWorker<R> {
+    ctx: Arc<WorkerContext<R>>,
+    pod: Arc<Pod>,
+    backoff: Backoff,
+    /// Why containers wait, kept until they start (upstream's reason cache).
+    reasons: BTreeMap<String, Waiting>,
+}
+
+fn rv(pod: &Pod) -> Option<u64> {
+    pod.metadata.resource_version.as_deref()?.parse().ok()
+}
+
+fn field_path(pod: &Pod, name: &str) -> String {
+    if podutil::init_containers(pod).iter().any(|c| c.name == name) {
+        format!("spec.initContainers{{{name}}}")
+    } else {
+        format!("spec.containers{{{name}}}")
+    }
+}
+
+fn find_container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
+    podutil::containers(pod)
+        .iter()
+        .chain(podutil::init_containers(pod))
+        .find(|c| c.name == name)
+}
+
+impl<R: Runtime> PodWorker<R> {
+    /// A worker for `pod`.
+    pub fn new(ctx: Arc<WorkerContext<R>>, pod: Arc<Pod>) -> Self {
+        PodWorker {
+            ctx,
+            pod,
+            backoff: Backoff::default(),
+            reasons: BTreeMap::new(),
+        }
+    }
+
+    /// The pod as the worker last knew it.
+    pub fn pod(&self) -> &Pod {
+        &self.pod
+    }
+
+    fn uid(&self) -> String {
+        podutil::uid(&self.pod).to_string()
+    }
+
+    /// Takes `pod` unless the worker already holds a newer version (from its
+    /// own status patch).
+    pub fn absorb(&mut self, pod: Arc<Pod>) {
+        let newer = match (rv(&pod), rv(&self.pod)) {
+            (Some(a), Some(b)) => a >= b,
+            _ => true,
+        };
+        if newer || pod.metadata.deletion_timestamp.is_some() {
+            self.pod = pod;
+        }
+    }
+
+    /// Runs until the pod is gone or `stop`, then reports its UID on `done`.
+    pub async fn run(
+        mut self,
+        mut rx: watch::Receiver<PodUpdate>,
+        done: mpsc::UnboundedSender<String>,
+        stop: CancellationToken,
+    ) {
+        let uid = self.uid();
+        loop {
+            let update = rx.borrow_and_update().clone();
+            self.absorb(update.pod);
+            let wait = match self.sync(update.removed).await {
+                Ok(Outcome::Done) => break,
+                Ok(Outcome::Wait(d)) => d.unwrap_or(self.ctx.config.resync_period),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "syncing the pod failed; retrying");
+                    RETRY
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                changed = rx.changed() => if changed.is_err() { break },
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        let _ = done.send(uid);
+    }
+
+    fn event(&self, name: Option<&str>, type_: &str, reason: &str, message: String) {
+        let path = name.map(|n| field_path(&self.pod, n));
+        self.ctx.events.pod(&self.pod, path, type_, reason, message);
+    }
+
+    async fn load(&self) -> Result<PodRuntimeState, KubeletError> {
+        Ok(pod_state::load(&*self.ctx.runtime, &self.ctx.config.node_name, &self.uid()).await?)
+    }
+
+    fn sandbox_config(&self, attempt: u32) -> proto::PodSandboxConfig {
+        let pod = &self.pod;
+        let log_dir = self.log_dir();
+        let dns = ClusterDns {
+            servers: &self.ctx.config.cluster_dns,
+            domain: &self.ctx.config.cluster_domain,
+            host: &self.ctx.host_resolv,
+        };
+        sandbox_config(pod, attempt, &self.ctx.config.node_name, &log_dir, &dns)
+    }
+
+    fn log_dir(&self) -> PathBuf {
+        let m = &self.pod.metadata;
+        self.ctx.config.pod_log_dir(
+            m.namespace.as_deref().unwrap_or("default"),
+            m.name.as_deref().unwrap_or(""),
+            &self.uid(),
+        )
+    }
+
+    fn hosts_path(&self) -> PathBuf {
+        self.ctx.config.pod_dir(&self.uid()).join("etc-hosts")
+    }
+
+    /// One level-triggered pass over the pod.
+    pub async fn sync(&mut self, removed: bool) -> Result<Outcome, KubeletError> {
+        let state = self.load().await?;
+        if removed || podutil::is_deleting(&self.pod) {
+            return self.terminate(state, removed).await;
+        }
+        // A container that runs again has nothing to wait for.
+        self.reasons.retain(|name, _| {
+            state
+                .latest(name)
+                .is_none_or(|c| c.state != RunState::Running)
+        });
+        let now = (self.ctx.clock)();
+        let plan = actions::compute(&self.pod, &state, &mut self.backoff, now);
+        let mut requeue = plan.requeue;
+        for (name, w) in &plan.waiting {
+            if w.reason == "CrashLoopBackOff" {
+                self.event(
+                    Some(name),
+                    "Warning",
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {name} in pod {}",
+                        podutil::full_name(&self.pod)
+                    ),
+                );
+            }
+            self.reasons.insert(name.clone(), w.clone());
+        }
+        let changed = plan
+            != PodActions {
+                waiting: plan.waiting.clone(),
+                requeue: plan.requeue,
+                ..Default::default()
+            };
+        if changed && let Some(d) = self.execute(&plan, &state, now).await? {
+            requeue = Some(requeue.map_or(d, |r| r.min(d)));
+        }
+        let state = if changed { self.load().await? } else { state };
+        self.report(&state, false).await?;
+        self.backoff.gc(now);
+        Ok(Outcome::Wait(requeue))
+    }
+
+    /// Sends the status computed from `state`.
+    async fn report(
+        &mut self,
+        state: &PodRuntimeState,
+        terminated: bool,
+    ) -> Result<(), KubeletError> {
+        let input = StatusInput {
+            state,
+            waiting: &self.reasons,
+            host_ip: &self.ctx.node_ip,
+            terminated,
+            now: (self.ctx.clock)(),
+        };
+        let new = status::compute(&self.pod, &input);
+        if let Some(sm) = &self.ctx.status {
+            if let Some(updated) = sm.set(&self.pod, &new).await? {
+                self.pod = Arc::new(updated);
+            }
+        } else {
+            // No API (unit tests): keep the status locally.
+            let mut pod = (*self.pod).clone();
+            pod.status = Some(new);
+            self.pod = Arc::new(pod);
+        }
+        Ok(())
+    }
+
+    /// Executes `plan`; returns how soon to sync again, when it matters.
+    async fn execute(
+        &mut self,
+        plan: &PodActions,
+        state: &PodRuntimeState,
+        now: Timestamp,
+    ) -> Result<Option<Duration>, KubeletError> {
+        let rt = &*self.ctx.runtime;
+        for id in &plan.remove_containers {
+            if let Err(e) = rt.remove_container(id).await {
+                tracing::debug!(container = %id, error = %e, "removing a dead container");
+            }
+        }
+        for id in &plan.remove_sandboxes {
+            if let Err(e) = rt.remove_pod_sandbox(id).await {
+                tracing::debug!(sandbox = %id, error = %e, "removing a dead sandbox");
+            }
+        }
+        let grace = Duration::from_secs(
+            self.pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+                .unwrap_or(30)
+                .max(2) as u64,
+        );
+        if plan.kill_pod {
+            self.kill_all(state, grace).await?;
+        }
+        for k in &plan.kill {
+            tracing::info!(container = %k.name, reason = k.reason, "stopping container");
+            self.event(
+                Some(&k.name),
+                "Normal",
+                "Killing",
+                format!("Stopping container {}", k.name),
+            );
+            if let Err(e) = rt.stop_container(&k.id, grace).await
+                && !e.is_not_found()
+            {
+                return Err(e.into());
+            }
+        }
+
+        let mut sandbox = state.sandbox().cloned();
+        if let Some(attempt) = plan.create_sandbox {
+            if attempt > 0 {
+                self.event(
+                    None,
+                    "Normal",
+                    "SandboxChanged",
+                    "Pod sandbox changed, it will be killed and re-created.".into(),
+                );
+            }
+            let log_dir = self.log_dir();
+            std::fs::create_dir_all(&log_dir)
+                .map_err(|e| KubeletError::io("creating", &log_dir, e))?;
+            let config = self.sandbox_config(attempt);
+            match rt.run_pod_sandbox(config).await {
+                Ok(id) => {
+                    tracing::info!(sandbox = %id, attempt, "pod sandbox started");
+                    let st = rt.pod_sandbox_status(&id).await?;
+                    let ips: Vec<String> = st
+                        .network
+                        .map(|n| {
+                            std::iter::once(n.ip)
+                                .chain(n.additional_ips.into_iter().map(|p| p.ip))
+                                .filter(|ip| !ip.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    self.write_hosts(&ips)?;
+                    sandbox = Some(pod_state::SandboxRecord {
+                        id,
+                        attempt,
+                        ready: true,
+                        created_at: st.created_at,
+                        ips,
+                    });
+                }
+                Err(e) => {
+                    let message = format!("Failed to create pod sandbox: {}", e.user_message());
+                    tracing::warn!(error = %message, "creating the pod sandbox failed");
+                    self.event(None, "Warning", "FailedCreatePodSandBox", message);
+                    return Ok(Some(RETRY));
+                }
+            }
+        }
+        let Some(sandbox) = sandbox else {
+            return Ok(None);
+        };
+        let mut requeue: Option<Duration> = None;
+        for start in &plan.start {
+            if let Err(wait) = self.start_container(start, &sandbox, now).await {
+                if let Some(d) = wait {
+                    requeue = Some(requeue.map_or(d, |r| r.min(d)));
+                }
+                if start.init {
+                    break;
+                }
+            }
+        }
+        Ok(requeue)
+    }
+
+    fn write_hosts(&self, ips: &[String]) -> Result<(), KubeletError> {
+        if podutil::host_network(&self.pod) {
+            return Ok(());
+        }
+        let path = self.hosts_path();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| KubeletError::io("creating", dir, e))?;
+        }
+        let text = hosts_file(&self.pod, ips, &self.ctx.config.cluster_domain);
+        std::fs::write(&path, text).map_err(|e| KubeletError::io("writing", &path, e))
+    }
+
+    async fn env_objects(&self, c: &Container) -> EnvObjects {
+        let mut objects = EnvObjects::default();
+        let (cms, secrets) = env::references(c);
+        let Some(client) = &self.ctx.client else {
+            return objects;
+        };
+        let ns = self.pod.metadata.namespace.as_deref().unwrap_or("default");
+        let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        for name in cms {
+            let got = cm_api.get_opt(&name).await.ok().flatten();
+            objects.config_maps.insert(name, got);
+        }
+        let secret_api: Api<Secret> = Api::namespaced(client.clone(), ns);
+        for name in secrets {
+            let got = secret_api.get_opt(&name).await.ok().flatten();
+            objects.secrets.insert(name, got);
+        }
+        objects
+    }
+
+    /// Pulls, creates and starts one container; on failure records why it
+    /// waits and returns when to try again.
+    async fn start_container(
+        &mut self,
+        start: &Start,
+        sandbox: &pod_state::SandboxRecord,
+        now: Timestamp,
+    ) -> Result<(), Option<Duration>> {
+        let pod = self.pod.clone();
+        let Some(c) = find_container(&pod, &start.name) else {
+            return Err(None);
+        };
+        let name = c.name.as_str();
+        let rt = &*self.ctx.runtime;
+        let sandbox_config = self.sandbox_config(sandbox.attempt);
+
+        let mut pull_events = vec![];
+        let pulled = images::ensure(
+            rt,
+            c,
+            &sandbox_config,
+            &mut self.backoff,
+            now,
+            &mut pull_events,
+        )
+        .await;
+        for e in pull_events {
+            self.event(Some(name), e.type_, e.reason, e.message);
+        }
+        let image_ref = match pulled {
+            Ok(r) => r,
+            Err(w) => {
+                let retry = self.backoff.remaining_since_update(
+                    &format!("pull/{}", c.image.as_deref().unwrap_or("")),
+                    now,
+                );
+                self.reasons.insert(name.to_string(), w);
+                return Err(retry.or(Some(RETRY)));
+            }
+        };
+
+        let facts = NodeFacts {
+            pod_ips: sandbox.ips.clone(),
+            ..self.ctx.facts.clone()
+        };
+        let objects = self.env_objects(c).await;
+        let env = match env::resolve(&pod, c, &objects, &facts) {
+            Ok(env) => env,
+            Err(message) => {
+                self.event(Some(name), "Warning", "Failed", format!("Error: {message}"));
+                self.reasons.insert(
+                    name.to_string(),
+                    Waiting {
+                        reason: "CreateContainerConfigError".into(),
+                        message,
+                    },
+                );
+                return Err(Some(RETRY));
+            }
+        };
+        let mut mounts = vec![];
+        if !podutil::host_network(&pod) {
+            let hosts = self.hosts_path();
+            if !hosts.exists() && self.write_hosts(&sandbox.ips).is_err() {
+                tracing::warn!(path = %hosts.display(), "cannot write the pod's hosts file");
+            }
+            if hosts.exists() {
+                mounts.push(proto::Mount {
+                    container_path: "/etc/hosts".into(),
+                    host_path: hosts.display().to_string(),
+                    ..Default::default()
+                });
+            }
+        }
+        let config = container_config(
+            &pod,
+            c,
+            ContainerContext {
+                node: self.ctx.config.node_name.clone(),
+                image_ref,
+                restart_count: start.restart_count,
+                env,
+                mounts,
+                memory_capacity: self.ctx.memory_capacity,
+            },
+        );
+        let id = match rt
+            .create_container(&sandbox.id, config, sandbox_config)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                let message = e.user_message();
+                self.event(Some(name), "Warning", "Failed", format!("Error: {message}"));
+                self.reasons.insert(
+                    name.to_string(),
+                    Waiting {
+                        reason: "CreateContainerError".into(),
+                        message,
+                    },
+                );
+                return Err(Some(RETRY));
+            }
+        };
+        self.event(
+            Some(name),
+            "Normal",
+            "Created",
+            format!("Created container: {name}"),
+        );
+        if let Err(e) = rt.start_container(&id).await {
+            let message = e.user_message();
+            self.event(Some(name), "Warning", "Failed", format!("Error: {message}"));
+            self.reasons.insert(
+                name.to_string(),
+                Waiting {
+                    reason: "RunContainerError".into(),
+                    message,
+                },
+            );
+            return Err(Some(RETRY));
+        }
+        tracing::info!(container = name, id = %id, restart_count = start.restart_count, "container started");
+        self.event(
+            Some(name),
+            "Normal",
+            "Started",
+            format!("Started container {name}"),
+        );
+        self.reasons.remove(name);
+        Ok(())
+    }
+
+    /// Stops every live container (in parallel, within `grace`) and every
+    /// sandbox of the pod.
+    async fn kill_all(&self, state: &PodRuntimeState, grace: Duration) -> Result<(), KubeletError> {
+        let rt = &*self.ctx.runtime;
+        let stops = state.live_containers().map(|c| {
+            self.event(
+                Some(&c.name),
+                "Normal",
+                "Killing",
+                format!("Stopping container {}", c.name),
+            );
+            async move {
+                match rt.stop_container(&c.id, grace).await {
+                    Err(e) if !e.is_not_found() => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        });
+        for r in join_all(stops).await {
+            r?;
+        }
+        for sb in state.sandboxes.iter().filter(|s| s.ready) {
+            match rt.stop_pod_sandbox(&sb.id).await {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops and removes everything of a pod being deleted, reports its final
+    /// status and deletes the object.
+    async fn terminate(
+        &mut self,
+        state: PodRuntimeState,
+        removed: bool,
+    ) -> Result<Outcome, KubeletError> {
+        let grace = podutil::grace_period(&self.pod);
+        if state.live_containers().next().is_some() || state.sandboxes.iter().any(|s| s.ready) {
+            tracing::info!(grace_seconds = grace.as_secs(), "stopping the pod");
+            self.kill_all(&state, grace).await?;
+        }
+        let state = self.load().await?;
+        if !removed {
+            self.report(&state, true).await?;
+        }
+        let rt = &*self.ctx.runtime;
+        for c in &state.containers {
+            match rt.remove_container(&c.id).await {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            }
+        }
+        for sb in &state.sandboxes {
+            match rt.remove_pod_sandbox(&sb.id).await {
+                Err(e) if !e.is_not_found() => return Err(e.into()),
+                _ => {}
+            }
+        }
+        for dir in [self.ctx.config.pod_dir(&self.uid()), self.log_dir()] {
+            if let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %dir.display(), error = %e, "removing the pod's files");
+            }
+        }
+        if !removed && let Some(sm) = &self.ctx.status {
+            sm.delete(&self.pod).await?;
+        }
+        tracing::info!("pod removed");
+        Ok(Outcome::Done)
+    }
+}
+
+/// Stops and removes everything the runtime holds for a pod the API no
+/// longer knows (left by an earlier run of the agent).
+pub async fn remove_orphan<R: Runtime>(
+    runtime: &R,
+    node: &str,
+    uid: &str,
+    config: &KubeletConfig,
+) -> Result<(), KubeletError> {
+    let state = pod_state::load(runtime, node, uid).await?;
+    for c in state.live_containers() {
+        let _ = runtime.stop_container(&c.id, Duration::from_secs(2)).await;
+    }
+    for c in &state.containers {
+        let _ = runtime.remove_container(&c.id).await;
+    }
+    for sb in &state.sandboxes {
+        let _ = runtime.stop_pod_sandbox(&sb.id).await;
+        runtime.remove_pod_sandbox(&sb.id).await?;
+    }
+    let _ = std::fs::remove_dir_all(config.pod_dir(uid));
+    let suffix = format!("_{uid}");
+    if let Ok(dirs) = std::fs::read_dir(config.root_dir.join("logs")) {
+        for d in dirs.flatten() {
+            if d.file_name().to_string_lossy().ends_with(&suffix) {
+                let _ = std::fs::remove_dir_all(d.path());
+            }
+        }
+    }
+    Ok(())
+}
