@@ -371,3 +371,115 @@ impl Cluster {
         }
     }
 }
+
+/// A running node agent (`rkube agent` with a real container runtime) with
+/// its own data directory; stopped (SIGTERM, by PID) when dropped. The pods'
+/// containers keep running when it stops, as a kubelet's do.
+pub struct NodeAgent {
+    child: Option<Child>,
+    /// The Node's name.
+    pub node_name: String,
+    /// `--data-dir` (the agent keeps its state in `agent/` under it).
+    pub data_dir: PathBuf,
+    _tmp: tempfile::TempDir,
+    /// The agent's log file (appended to across restarts).
+    pub log: PathBuf,
+    args: Vec<String>,
+}
+
+impl NodeAgent {
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("agent log");
+        let child = Command::new(rkube_bin())
+            .arg("agent")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start rkube agent");
+        self.child = Some(child);
+    }
+
+    /// The agent's PID (0 when stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// The agent's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits up to 10 s (then SIGKILL); returns whether it
+    /// exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        send_signal(child.id(), libc::SIGTERM);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Stops the agent and starts it again with the same flags and data.
+    pub fn restart(&mut self) -> bool {
+        let clean = self.stop();
+        self.spawn();
+        clean
+    }
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Cluster {
+    /// Starts `rkube agent --node-name NAME` (a real kubelet on the machine's
+    /// container runtime, `$RKUBE_CONTAINERD_SOCKET` or containerd's default
+    /// socket) joined to this server, with a fresh data directory.
+    pub fn start_node_agent(&self, node_name: &str, extra_args: &[&str]) -> NodeAgent {
+        let token = std::fs::read_to_string(self.data_dir.join("token")).unwrap_or_default();
+        let tmp = tempfile::tempdir().expect("agent data dir");
+        let data_dir = tmp.path().to_path_buf();
+        let mut args: Vec<String> = vec![
+            "--server".into(),
+            format!("https://127.0.0.1:{}", self.port),
+            "--token".into(),
+            token.trim().into(),
+            "--node-name".into(),
+            node_name.into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        if let Ok(sock) = std::env::var("RKUBE_CONTAINERD_SOCKET") {
+            args.push("--container-runtime-endpoint".into());
+            args.push(format!("unix://{}", sock.trim_start_matches("unix://")));
+        }
+        args.extend(extra_args.iter().map(|s| s.to_string()));
+        let mut agent = NodeAgent {
+            child: None,
+            node_name: node_name.to_string(),
+            log: self.data_dir.join(format!("agent-{node_name}.log")),
+            data_dir,
+            _tmp: tmp,
+            args,
+        };
+        agent.spawn();
+        agent
+    }
+}

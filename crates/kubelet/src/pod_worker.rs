@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Secret};
 use kube::api::Api;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -257,6 +257,11 @@ impl<R: Runtime> PodWorker<R> {
         state: &PodRuntimeState,
         terminated: bool,
     ) -> Result<(), KubeletError> {
+        let new = self.compute_status(state, terminated);
+        self.send_status(new).await
+    }
+
+    fn compute_status(&self, state: &PodRuntimeState, terminated: bool) -> PodStatus {
         let input = StatusInput {
             state,
             waiting: &self.reasons,
@@ -264,7 +269,10 @@ impl<R: Runtime> PodWorker<R> {
             terminated,
             now: (self.ctx.clock)(),
         };
-        let new = status::compute(&self.pod, &input);
+        status::compute(&self.pod, &input)
+    }
+
+    async fn send_status(&mut self, new: PodStatus) -> Result<(), KubeletError> {
         if let Some(sm) = &self.ctx.status {
             if let Some(updated) = sm.set(&self.pod, &new).await? {
                 self.pod = Arc::new(updated);
@@ -591,9 +599,9 @@ impl<R: Runtime> PodWorker<R> {
             self.kill_all(&state, grace).await?;
         }
         let state = self.load().await?;
-        if !removed {
-            self.report(&state, true).await?;
-        }
+        // The final status comes from the stopped containers; it is sent once
+        // they are removed (the API server may drop the object on that write).
+        let last = (!removed).then(|| self.compute_status(&state, true));
         let rt = &*self.ctx.runtime;
         for c in &state.containers {
             match rt.remove_container(&c.id).await {
@@ -614,8 +622,11 @@ impl<R: Runtime> PodWorker<R> {
                 tracing::warn!(path = %dir.display(), error = %e, "removing the pod's files");
             }
         }
-        if !removed && let Some(sm) = &self.ctx.status {
-            sm.delete(&self.pod).await?;
+        if let Some(last) = last {
+            self.send_status(last).await?;
+            if let Some(sm) = &self.ctx.status {
+                sm.delete(&self.pod).await?;
+            }
         }
         tracing::info!("pod removed");
         Ok(Outcome::Done)

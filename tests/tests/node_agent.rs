@@ -1,0 +1,638 @@
+//! The node agent with real containers: `rkube server --disable-agent` plus
+//! `rkube agent` as its own process on the machine's containerd, driven by the
+//! real kubectl with the shared manifests. Skipped, with a message, when no
+//! container runtime answers (scripts/node-services.sh start; images/build.sh).
+//!
+//! Every test registers its own node (`e2e-<test>-<pid>`); the agent labels
+//! what it makes in the runtime with the node's name, so the tests clean up
+//! only their own sandboxes, even when they run beside each other.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rkube_cri::{CriClient, proto};
+use rkube_e2e::Cluster;
+use rkube_e2e::cluster::{NodeAgent, workspace_root};
+use serde_json::Value;
+
+/// The label the agent puts on every sandbox and container it makes.
+const NODE_LABEL: &str = "io.rkube.node-name";
+const UID_LABEL: &str = "io.kubernetes.pod.uid";
+
+fn socket() -> String {
+    std::env::var("RKUBE_CONTAINERD_SOCKET")
+        .unwrap_or_else(|_| "/run/containerd/containerd.sock".into())
+        .trim_start_matches("unix://")
+        .to_string()
+}
+
+fn manifest(name: &str) -> PathBuf {
+    workspace_root().join("../shared/manifests").join(name)
+}
+
+/// One node on the real runtime, joined to its own server.
+struct Node {
+    // Dropped in this order after `Drop::drop`: the agent, then the server.
+    agent: NodeAgent,
+    cluster: Cluster,
+    cri: CriClient,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Node {
+    /// The node, or `None` (after saying why) when no runtime answers.
+    fn start(test: &str) -> Option<Node> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let path = socket();
+        if !Path::new(&path).exists() {
+            eprintln!(
+                "skipped: no CRI socket at {path} (start containerd with scripts/node-services.sh start)"
+            );
+            return None;
+        }
+        let cri = match rt.block_on(CriClient::connect(&format!("unix://{path}"))) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("skipped: nothing answers on {path}: {e}");
+                return None;
+            }
+        };
+        if let Err(e) = rt.block_on(cri.version()) {
+            eprintln!("skipped: the runtime at {path} does not answer: {e}");
+            return None;
+        }
+        let cluster = Cluster::start();
+        let name = format!("e2e-{test}-{}", std::process::id());
+        let agent = cluster.start_node_agent(&name, &[]);
+        let node = Node {
+            agent,
+            cluster,
+            cri,
+            rt,
+        };
+        node.wait_ready();
+        Some(node)
+    }
+
+    fn name(&self) -> &str {
+        &self.agent.node_name
+    }
+
+    fn wait_ready(&self) {
+        let name = self.name().to_string();
+        self.wait_for("the node to be Ready with a pod CIDR", 60, || {
+            let out = self.cluster.kubectl(&[
+                "get",
+                "node",
+                &name,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.podCIDR}",
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let mut f = text.split_whitespace();
+            (f.next() == Some("True") && f.next().is_some()).then_some(())
+        });
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.cluster.ok(args)
+    }
+
+    /// Polls `f` every 200 ms until it gives a value, for at most `secs`.
+    fn wait_for<T>(&self, what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let pods = self.cluster.kubectl(&["get", "pods", "-A", "-o", "wide"]);
+                panic!(
+                    "timed out after {secs} s waiting for {what}\npods:\n{}\nagent log:\n{}",
+                    String::from_utf8_lossy(&pods.stdout),
+                    self.agent.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The pod as JSON, or `None` when it does not exist.
+    fn pod(&self, name: &str) -> Option<Value> {
+        let out = self.cluster.kubectl(&["get", "pod", name, "-o", "json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Waits until `pod`'s phase is `phase`; returns the pod.
+    fn wait_phase(&self, pod: &str, phase: &str, secs: u64) -> Value {
+        self.wait_for(&format!("pod {pod} to be {phase}"), secs, || {
+            self.pod(pod).filter(|p| p["status"]["phase"] == phase)
+        })
+    }
+
+    /// `kubectl get pod NAME --no-headers` split into columns.
+    fn row(&self, pod: &str) -> Vec<String> {
+        self.ok(&["get", "pod", pod, "--no-headers"])
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn sandboxes(&self, labels: &[(&str, &str)]) -> Vec<proto::PodSandbox> {
+        let filter = proto::PodSandboxFilter {
+            label_selector: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.cri.list_pod_sandboxes(Some(filter)))
+            .expect("ListPodSandbox")
+    }
+
+    fn containers(&self, labels: &[(&str, &str)]) -> Vec<proto::Container> {
+        let filter = proto::ContainerFilter {
+            label_selector: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.cri.list_containers(Some(filter)))
+            .expect("ListContainers")
+    }
+
+    /// Everything of the pod with `uid` the runtime still holds.
+    fn runtime_objects(&self, uid: &str) -> usize {
+        let labels = [(NODE_LABEL, self.name()), (UID_LABEL, uid)];
+        self.sandboxes(&labels).len() + self.containers(&labels).len()
+    }
+
+    /// The node's pod CIDR as (network, prefix length).
+    fn pod_cidr(&self) -> (Ipv4Addr, u32) {
+        let cidr = self.ok(&["get", "node", self.name(), "-o", "jsonpath={.spec.podCIDR}"]);
+        let (net, len) = cidr.trim().split_once('/').expect("CIDR");
+        (net.parse().expect("network"), len.parse().expect("prefix"))
+    }
+
+    /// The agent's CRI log of container `container` (instance `n`) of `pod`.
+    fn container_log(&self, pod: &Value, container: &str, n: u32) -> String {
+        let m = &pod["metadata"];
+        let dir = format!(
+            "{}_{}_{}",
+            m["namespace"].as_str().unwrap_or_default(),
+            m["name"].as_str().unwrap_or_default(),
+            m["uid"].as_str().unwrap_or_default()
+        );
+        let path = self
+            .agent
+            .data_dir
+            .join("agent/logs")
+            .join(dir)
+            .join(container)
+            .join(format!("{n}.log"));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// The reasons of the events about pod `name`.
+    fn event_reasons(&self, name: &str) -> Vec<String> {
+        let v: Value =
+            serde_json::from_str(&self.ok(&["get", "events", "-o", "json"])).expect("events");
+        v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["involvedObject"]["name"] == name)
+            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for Node {
+    /// Removes the pods through the API while the agent runs, then stops the
+    /// agent; as a safety net removes every sandbox labelled with the node.
+    fn drop(&mut self) {
+        let _ = self.cluster.kubectl(&[
+            "delete",
+            "deployments,replicasets,jobs",
+            "--all",
+            "-A",
+            "--wait=false",
+        ]);
+        let _ = self.cluster.kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "-A",
+            "--grace-period=1",
+            "--wait=false",
+        ]);
+        let node = self.name().to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && !self.sandboxes(&[(NODE_LABEL, &node)]).is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.agent.stop();
+        for sb in self.sandboxes(&[(NODE_LABEL, &node)]) {
+            eprintln!("cleanup: removing sandbox {} left by the agent", sb.id);
+            let _ = self.rt.block_on(self.cri.stop_pod_sandbox(&sb.id));
+            let _ = self.rt.block_on(self.cri.remove_pod_sandbox(&sb.id));
+        }
+    }
+}
+
+/// Pod and service traffic from this namespace must never leave the machine:
+/// `unreachable` routes for the cluster and service CIDRs; the node's own
+/// bridge route (a /24) is more specific and still reaches its pods.
+fn install_unreachable_routes() {
+    for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
+        let out = Command::new("ip")
+            .args(["route", "replace", "unreachable", cidr])
+            .output()
+            .expect("ip route");
+        assert!(
+            out.status.success(),
+            "ip route replace unreachable {cidr}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn in_cidr(ip: Ipv4Addr, (net, len): (Ipv4Addr, u32)) -> bool {
+    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+/// GET http://ip:port/ (only to pod IPs of this test's node).
+fn http_get(ip: Ipv4Addr, port: u16) -> std::io::Result<String> {
+    let addr = SocketAddr::from((ip, port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+fn str_at<'a>(v: &'a Value, path: &str) -> &'a str {
+    v.pointer(path).and_then(Value::as_str).unwrap_or_default()
+}
+
+#[test]
+fn hello_pod_runs_and_is_deleted_with_its_containers() {
+    let Some(node) = Node::start("hello") else {
+        return;
+    };
+    let path = manifest("01-pod-hello.yaml");
+    node.ok(&["apply", "-f", path.to_str().expect("path")]);
+    let pod = node.wait_phase("myapp-pod", "Running", 90);
+
+    // What kubectl shows.
+    let row = node.row("myapp-pod");
+    assert_eq!(&row[1..4], ["1/1", "Running", "0"], "{row:?}");
+
+    // The status, field by field as upstream.
+    let s = &pod["status"];
+    assert_eq!(pod["spec"]["nodeName"], node.name());
+    let ip: Ipv4Addr = str_at(s, "/podIP").parse().expect("pod IP");
+    assert!(in_cidr(ip, node.pod_cidr()), "{ip} outside the pod CIDR");
+    assert_eq!(s["podIPs"][0]["ip"], s["podIP"]);
+    assert!(!str_at(s, "/hostIP").is_empty());
+    assert!(s["startTime"].is_string());
+    assert_eq!(s["qosClass"], "BestEffort");
+    for ty in [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ] {
+        let c = s["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .find(|c| c["type"] == ty)
+            .unwrap_or_else(|| panic!("no {ty} condition: {s}"));
+        assert_eq!(c["status"], "True", "{ty}");
+    }
+    let c = &s["containerStatuses"][0];
+    assert_eq!(c["name"], "myapp-container");
+    assert_eq!(c["ready"], true);
+    assert_eq!(c["started"], true);
+    assert_eq!(c["restartCount"], 0);
+    assert!(c["state"]["running"]["startedAt"].is_string(), "{c}");
+    assert_eq!(c["image"], "docker.io/library/busybox:latest");
+    assert!(str_at(c, "/imageID").contains("busybox@sha256:"), "{c}");
+    let id = str_at(c, "/containerID")
+        .strip_prefix("containerd://")
+        .expect("containerd:// container ID")
+        .to_string();
+
+    // The container runs in the runtime, and its output is in its CRI log.
+    let uid = str_at(&pod, "/metadata/uid").to_string();
+    let running = node.containers(&[(UID_LABEL, &uid)]);
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].id, id);
+    assert_eq!(
+        running[0].state,
+        proto::ContainerState::ContainerRunning as i32
+    );
+    node.wait_for("the greeting in the container log", 10, || {
+        node.container_log(&pod, "myapp-container", 0)
+            .contains(" stdout F Hello Kubernetes!")
+            .then_some(())
+    });
+    let reasons = node.event_reasons("myapp-pod");
+    for want in ["Scheduled", "Pulling", "Pulled", "Created", "Started"] {
+        assert!(
+            reasons.iter().any(|r| r == want),
+            "no {want} event: {reasons:?}"
+        );
+    }
+
+    // `sleep` as PID 1 ignores SIGTERM: the pod goes when the grace period
+    // ends with SIGKILL; its containers and sandbox go with it.
+    let started = Instant::now();
+    node.ok(&["delete", "pod", "myapp-pod", "--grace-period=3"]);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(20),
+        "deletion took {took:?}"
+    );
+    assert!(node.pod("myapp-pod").is_none());
+    assert_eq!(node.runtime_objects(&uid), 0, "containers left behind");
+}
+
+const FINITE_PODS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: done}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: done, image: busybox, command: ["sh", "-c", "echo bye"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fails}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: fails, image: busybox, command: ["sh", "-c", "exit 3"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  containers:
+  - {name: crash, image: busybox, command: ["sh", "-c", "exit 1"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: inits}
+spec:
+  initContainers:
+  - {name: first, image: busybox, command: ["sh", "-c", "exit 0"]}
+  - {name: second, image: busybox, command: ["sh", "-c", "exit 0"]}
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: noimage}
+spec:
+  containers:
+  - {name: app, image: "rkube.invalid/none:1.0"}
+"#;
+
+#[test]
+fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
+    let Some(node) = Node::start("finite") else {
+        return;
+    };
+    let out = node
+        .cluster
+        .kubectl_stdin(&["apply", "-f", "-"], Some(FINITE_PODS));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // restartPolicy Never, exit 0: Completed.
+    let done = node.wait_phase("done", "Succeeded", 90);
+    let t = &done["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["exitCode"], 0);
+    assert_eq!(t["reason"], "Completed");
+    assert_eq!(&node.row("done")[1..4], ["0/1", "Completed", "0"]);
+    let ready = done["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("PodCompleted"))
+    );
+
+    // restartPolicy Never, exit 3: Error, the pod Failed.
+    let fails = node.wait_phase("fails", "Failed", 60);
+    let t = &fails["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["exitCode"], 3);
+    assert_eq!(t["reason"], "Error");
+    assert_eq!(&node.row("fails")[1..4], ["0/1", "Error", "0"]);
+
+    // Init containers one after another, then the app.
+    let inits = node.wait_phase("inits", "Running", 60);
+    for i in 0..2 {
+        let s = &inits["status"]["initContainerStatuses"][i];
+        assert_eq!(s["state"]["terminated"]["reason"], "Completed", "{s}");
+        assert_eq!(s["ready"], true);
+    }
+    let first = str_at(
+        &inits["status"]["initContainerStatuses"][0],
+        "/state/terminated/finishedAt",
+    );
+    let second = str_at(
+        &inits["status"]["initContainerStatuses"][1],
+        "/state/terminated/startedAt",
+    );
+    assert!(
+        first <= second,
+        "init containers overlapped: {first} > {second}"
+    );
+    assert_eq!(&node.row("inits")[1..3], ["1/1", "Running"]);
+
+    // restartPolicy Always, exit 1: restarted at once, then CrashLoopBackOff
+    // with upstream's 10 s, then 20 s back-off.
+    let crash = node.wait_for("crash to be in CrashLoopBackOff", 60, || {
+        node.pod("crash").filter(|p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        })
+    });
+    let c = &crash["status"]["containerStatuses"][0];
+    assert_eq!(crash["status"]["phase"], "Running");
+    assert_eq!(c["restartCount"], 1);
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 1);
+    assert_eq!(c["lastState"]["terminated"]["reason"], "Error");
+    let uid = str_at(&crash, "/metadata/uid");
+    assert_eq!(
+        str_at(c, "/state/waiting/message"),
+        format!("back-off 10s restarting failed container=crash pod=crash_default({uid})")
+    );
+    assert_eq!(&node.row("crash")[1..4], ["0/1", "CrashLoopBackOff", "1"]);
+    let crash = node.wait_for("crash's third start after its 10 s back-off", 40, || {
+        node.pod("crash").filter(|p| {
+            let c = &p["status"]["containerStatuses"][0];
+            c["restartCount"] == 2 && c["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        })
+    });
+    assert!(
+        str_at(&crash, "/status/containerStatuses/0/state/waiting/message")
+            .starts_with("back-off 20s restarting failed container=crash"),
+        "{crash}"
+    );
+    assert!(node.event_reasons("crash").iter().any(|r| r == "BackOff"));
+
+    // An image no registry has: ErrImagePull, then ImagePullBackOff.
+    let noimage = node.wait_for("noimage to wait for its image", 60, || {
+        node.pod("noimage").filter(|p| {
+            let r = &p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+            r == "ErrImagePull" || r == "ImagePullBackOff"
+        })
+    });
+    assert_eq!(noimage["status"]["phase"], "Pending");
+    let status = &node.row("noimage")[2];
+    assert!(
+        status == "ErrImagePull" || status == "ImagePullBackOff",
+        "{status}"
+    );
+}
+
+#[test]
+fn nginx_deployment_serves_survives_an_agent_restart_and_goes_away() {
+    let Some(mut node) = Node::start("nginx") else {
+        return;
+    };
+    let path = manifest("02-deployment-nginx.yaml");
+    node.ok(&["apply", "-f", path.to_str().expect("path")]);
+    let running = |node: &Node| -> Option<Vec<Value>> {
+        let out = node.ok(&["get", "pods", "-l", "app=web_server", "-o", "json"]);
+        let v: Value = serde_json::from_str(&out).ok()?;
+        let pods: Vec<Value> = v["items"].as_array()?.clone();
+        let ok = pods.len() == 2
+            && pods.iter().all(|p| {
+                p["status"]["phase"] == "Running"
+                    && p["status"]["podIP"].is_string()
+                    && p["metadata"]["deletionTimestamp"].is_null()
+            });
+        ok.then_some(pods)
+    };
+    let pods = node.wait_for("2 nginx pods Running", 90, || running(&node));
+    let cidr = node.pod_cidr();
+    install_unreachable_routes();
+    for p in &pods {
+        let ip: Ipv4Addr = str_at(p, "/status/podIP").parse().expect("pod IP");
+        assert!(in_cidr(ip, cidr), "{ip} outside the node's pod CIDR");
+        let page = node.wait_for(&format!("nginx to answer on {ip}:80"), 20, || {
+            http_get(ip, 80).ok()
+        });
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(page.contains("Welcome to nginx!"), "{page}");
+    }
+    let wide = node.ok(&["get", "pods", "-l", "app=web_server", "-o", "wide"]);
+    for p in &pods {
+        assert!(wide.contains(str_at(p, "/status/podIP")), "{wide}");
+    }
+
+    // Restarting the agent keeps the pods running: same containers, no restarts.
+    let ids = |pods: &[Value]| -> Vec<(String, String, i64)> {
+        let mut v: Vec<_> = pods
+            .iter()
+            .map(|p| {
+                let c = &p["status"]["containerStatuses"][0];
+                (
+                    str_at(p, "/metadata/name").to_string(),
+                    str_at(c, "/containerID").to_string(),
+                    c["restartCount"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = ids(&pods);
+    assert!(node.agent.restart(), "the agent should exit 0 on SIGTERM");
+    node.wait_for("the restarted agent to list its pods", 30, || {
+        (node
+            .agent
+            .log_text()
+            .matches("pods of this node listed")
+            .count()
+            >= 2)
+            .then_some(())
+    });
+    // Give the workers a few syncs to (wrongly) restart anything.
+    std::thread::sleep(Duration::from_secs(3));
+    let pods = node.wait_for("2 nginx pods Running", 30, || running(&node));
+    assert_eq!(ids(&pods), before, "the restart touched the pods");
+    for p in &pods {
+        let ip: Ipv4Addr = str_at(p, "/status/podIP").parse().expect("pod IP");
+        assert!(
+            http_get(ip, 80)
+                .expect("nginx after restart")
+                .contains("Welcome to nginx!")
+        );
+    }
+
+    // Deleting a pod removes its containers (nginx stops on SIGQUIT at once);
+    // the ReplicaSet replaces it.
+    let victim = str_at(&pods[0], "/metadata/name").to_string();
+    let uid = str_at(&pods[0], "/metadata/uid").to_string();
+    let started = Instant::now();
+    node.ok(&["delete", "pod", &victim]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "deleting nginx took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        node.runtime_objects(&uid),
+        0,
+        "containers left behind; agent log:\n{}",
+        node.agent.log_text()
+    );
+    let pods = node.wait_for("a replacement nginx pod", 60, || running(&node));
+    assert!(pods.iter().all(|p| str_at(p, "/metadata/name") != victim));
+
+    // Deleting the Deployment removes every pod, and the node's sandboxes.
+    node.ok(&["delete", "deployment", "nginx-deployment"]);
+    node.wait_for("the nginx pods to go", 60, || {
+        node.ok(&["get", "pods", "-l", "app=web_server", "-o", "name"])
+            .trim()
+            .is_empty()
+            .then_some(())
+    });
+    let name = node.name().to_string();
+    node.wait_for("the node's sandboxes to go", 30, || {
+        node.sandboxes(&[(NODE_LABEL, &name)])
+            .is_empty()
+            .then_some(())
+    });
+}
