@@ -636,3 +636,125 @@ fn nginx_deployment_serves_survives_an_agent_restart_and_goes_away() {
             .then_some(())
     });
 }
+
+/// Beside 06-namespace-configmap.yaml: a pod that prints the same ConfigMap's
+/// file every second, an emptyDir shared by two containers, a Secret and the
+/// downward API.
+const VOLUME_PODS: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: linux}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: reader, namespace: linux, labels: {app: reader}}
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes:
+  - {name: conf, configMap: {name: nginx.conf}}
+  - {name: creds, secret: {secretName: creds, defaultMode: 0400}}
+  - name: info
+    downwardAPI:
+      items:
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+  - {name: shared, emptyDir: {}}
+  initContainers:
+  - name: seed
+    image: busybox
+    command: ["sh", "-c", "echo seeded > /shared/seed"]
+    volumeMounts: [{name: shared, mountPath: /shared}]
+  containers:
+  - name: reader
+    image: busybox
+    command: ["sh", "-c", "cat /shared/seed /secret/password; echo; cat /info/labels; echo; ls -l /secret/..data/; while true; do cat /conf/default.conf; sleep 1; done"]
+    volumeMounts:
+    - {name: conf, mountPath: /conf}
+    - {name: creds, mountPath: /secret}
+    - {name: info, mountPath: /info}
+    - {name: shared, mountPath: /shared}
+"#;
+
+#[test]
+fn config_map_secret_and_empty_dir_volumes_reach_containers() {
+    let Some(node) = Node::start("volumes") else {
+        return;
+    };
+    let path = manifest("06-namespace-configmap.yaml");
+    node.ok(&["apply", "-f", path.to_str().expect("path")]);
+    let out = node
+        .cluster
+        .kubectl_stdin(&["apply", "-f", "-"], Some(VOLUME_PODS));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let running = |name: &str| {
+        node.wait_for(&format!("linux/{name} Running"), 90, || {
+            let out = node
+                .cluster
+                .kubectl(&["-n", "linux", "get", "pod", name, "-o", "json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v["status"]["phase"] == "Running").then_some(v)
+        })
+    };
+
+    // nginx reads its server block from the ConfigMap and serves on port 80.
+    let games = running("games-cm");
+    let mounts = &games["status"]["containerStatuses"][0]["volumeMounts"];
+    assert_eq!(mounts[0]["mountPath"], "/etc/nginx/conf.d/", "{mounts}");
+    install_unreachable_routes();
+    let ip: Ipv4Addr = str_at(&games, "/status/podIP").parse().expect("pod IP");
+    let page = node.wait_for("nginx from the ConfigMap's config", 20, || {
+        http_get(ip, 80).ok()
+    });
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+
+    // Inside the reader: the init container's file on the shared emptyDir,
+    // the Secret (mode 0400), the downward API's labels, the ConfigMap.
+    let reader = running("reader");
+    let log = || node.container_log(&reader, "reader", 0);
+    node.wait_for("the reader's output", 20, || {
+        log().contains("listen 80;").then_some(())
+    });
+    let text = log();
+    assert!(text.contains(" stdout F seeded"), "{text}");
+    assert!(text.contains(" stdout F s3cret"), "{text}");
+    assert!(text.contains(" stdout F app=\"reader\""), "{text}");
+    assert!(text.contains(" stdout F -r--------"), "{text}");
+
+    // Editing the ConfigMap changes the file inside the running container.
+    node.ok(&[
+        "-n",
+        "linux",
+        "patch",
+        "configmap",
+        "nginx.conf",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"default.conf":"server {\n    listen 8080;\n}\n"}}"#,
+    ]);
+    node.wait_for("the edited ConfigMap inside the container", 60, || {
+        log().contains("listen 8080;").then_some(())
+    });
+    let restarts = node.ok(&[
+        "-n",
+        "linux",
+        "get",
+        "pod",
+        "reader",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].restartCount}",
+    ]);
+    assert_eq!(restarts, "0");
+
+    // Deleting the namespace deletes its pods, and the agent their containers.
+    node.ok(&["delete", "namespace", "linux", "--wait=false"]);
+    let name = node.name().to_string();
+    node.wait_for("the namespace's sandboxes to go", 60, || {
+        node.sandboxes(&[(NODE_LABEL, &name)])
+            .is_empty()
+            .then_some(())
+    });
+}

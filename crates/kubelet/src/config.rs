@@ -46,6 +46,9 @@ pub struct KubeletConfig {
     pub relist_period: Duration,
     /// How often a pod is synced even when nothing seems to change.
     pub resync_period: Duration,
+    /// How often the configMap, secret and downwardAPI volumes of a running
+    /// pod are refreshed.
+    pub volume_refresh_period: Duration,
 }
 
 impl KubeletConfig {
@@ -70,6 +73,7 @@ impl KubeletConfig {
             lease_renew_interval: Duration::from_secs(10),
             relist_period: Duration::from_secs(1),
             resync_period: Duration::from_secs(30),
+            volume_refresh_period: Duration::from_secs(10),
         }
     }
 

@@ -57,6 +57,21 @@ pub fn references(c: &Container) -> (Vec<String>, Vec<String>) {
     (cms, secrets)
 }
 
+/// A Secret's values: `data`, and `stringData` for an API server that keeps
+/// it as written instead of folding it into `data`.
+pub fn secret_bytes(s: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = s
+        .string_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    for (k, v) in s.data.iter().flatten() {
+        out.insert(k.clone(), v.0.clone());
+    }
+    out
+}
+
 /// Replaces `$(NAME)` by its value when `vars` defines it; `$$` escapes `$`.
 pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = String::with_capacity(s.len());
@@ -89,7 +104,7 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
     out
 }
 
-fn field_ref(pod: &Pod, path: &str, facts: &NodeFacts) -> Result<String, String> {
+pub fn field_ref(pod: &Pod, path: &str, facts: &NodeFacts) -> Result<String, String> {
     let m = &pod.metadata;
     let label = |map: &Option<BTreeMap<String, String>>, prefix: &str| {
         let key = path
@@ -126,7 +141,7 @@ fn field_ref(pod: &Pod, path: &str, facts: &NodeFacts) -> Result<String, String>
     })
 }
 
-fn resource_ref(
+pub fn resource_ref(
     c: &Container,
     resource: &str,
     divisor: Option<&str>,
@@ -190,11 +205,11 @@ pub fn resolve(
         if let Some(r) = &from.secret_ref {
             match objects.secrets.get(&r.name).cloned().flatten() {
                 Some(s) => {
-                    for (k, v) in s.data.into_iter().flatten() {
+                    for (k, v) in secret_bytes(&s) {
                         set(
                             &mut vars,
                             format!("{prefix}{k}"),
-                            String::from_utf8_lossy(&v.0).into_owned(),
+                            String::from_utf8_lossy(&v).into_owned(),
                         );
                     }
                 }
@@ -246,9 +261,8 @@ pub fn resolve(
                     let s = objects.secrets.get(&r.name).cloned().flatten();
                     let v = s
                         .as_ref()
-                        .and_then(|s| s.data.as_ref())
-                        .and_then(|d| d.get(&r.key))
-                        .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+                        .and_then(|s| secret_bytes(s).remove(&r.key))
+                        .map(|b| String::from_utf8_lossy(&b).into_owned());
                     match (s.is_some(), v) {
                         (_, Some(v)) => v,
                         _ if r.optional == Some(true) => continue,

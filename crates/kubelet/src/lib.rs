@@ -41,6 +41,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod status;
 pub mod status_manager;
+pub mod volumes;
 
 use std::sync::Arc;
 

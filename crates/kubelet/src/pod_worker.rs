@@ -30,9 +30,12 @@ use crate::runtime::{Runtime, proto};
 use crate::sandbox::{hosts_file, sandbox_config};
 use crate::status::{self, StatusInput};
 use crate::status_manager::StatusManager;
+use crate::volumes;
 
 /// How soon a failed sync is retried.
 const RETRY: Duration = Duration::from_secs(2);
+/// How soon volumes that failed to set up are tried again.
+const MOUNT_RETRY: Duration = Duration::from_secs(5);
 
 /// What every pod worker shares.
 pub struct WorkerContext<R> {
@@ -93,6 +96,8 @@ pub struct PodWorker<R> {
     backoff: Backoff,
     /// Why containers wait, kept until they start (upstream's reason cache).
     reasons: BTreeMap<String, Waiting>,
+    /// The pod's volumes, once set up.
+    volumes: BTreeMap<String, volumes::Mounted>,
 }
 
 fn rv(pod: &Pod) -> Option<u64> {
@@ -122,6 +127,7 @@ impl<R: Runtime> PodWorker<R> {
             pod,
             backoff: Backoff::default(),
             reasons: BTreeMap::new(),
+            volumes: BTreeMap::new(),
         }
     }
 
@@ -159,7 +165,11 @@ impl<R: Runtime> PodWorker<R> {
             self.absorb(update.pod);
             let wait = match self.sync(update.removed).await {
                 Ok(Outcome::Done) => break,
-                Ok(Outcome::Wait(d)) => d.unwrap_or(self.ctx.config.resync_period),
+                Ok(Outcome::Wait(d)) => d.unwrap_or(if self.refreshes_volumes() {
+                    self.ctx.config.volume_refresh_period
+                } else {
+                    self.ctx.config.resync_period
+                }),
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "syncing the pod failed; retrying");
                     RETRY
@@ -172,6 +182,24 @@ impl<R: Runtime> PodWorker<R> {
             }
         }
         let _ = done.send(uid);
+    }
+
+    /// The pod runs and has volumes whose contents follow API objects.
+    fn refreshes_volumes(&self) -> bool {
+        !podutil::is_terminal(&self.pod)
+            && self
+                .pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.volumes.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|v| {
+                    v.config_map.is_some()
+                        || v.secret.is_some()
+                        || v.projected.is_some()
+                        || v.downward_api.is_some()
+                })
     }
 
     fn event(&self, name: Option<&str>, type_: &str, reason: &str, message: String) {
@@ -220,8 +248,32 @@ impl<R: Runtime> PodWorker<R> {
                 .is_none_or(|c| c.state != RunState::Running)
         });
         let now = (self.ctx.clock)();
-        let plan = actions::compute(&self.pod, &state, &mut self.backoff, now);
+        let mut plan = actions::compute(&self.pod, &state, &mut self.backoff, now);
         let mut requeue = plan.requeue;
+        // Volumes first (and refreshed on every sync, so ConfigMap and Secret
+        // updates reach running containers); without them nothing starts.
+        let starting = plan.create_sandbox.is_some() || !plan.start.is_empty();
+        let has_volumes = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .is_some_and(|v| !v.is_empty());
+        if has_volumes && (starting || state.sandbox().is_some_and(|s| s.ready)) {
+            let objects = self.objects(volumes::references(&self.pod)).await;
+            let pod_dir = self.ctx.config.pod_dir(&self.uid());
+            match volumes::setup(&self.pod, &pod_dir, &objects, &self.ctx.facts) {
+                Ok(v) => self.volumes = v,
+                Err(message) if starting => {
+                    tracing::warn!(error = %message, "setting up volumes failed");
+                    self.event(None, "Warning", "FailedMount", message);
+                    plan.create_sandbox = None;
+                    plan.start.clear();
+                    requeue = Some(requeue.map_or(MOUNT_RETRY, |r| r.min(MOUNT_RETRY)));
+                }
+                Err(message) => tracing::warn!(error = %message, "refreshing volumes failed"),
+            }
+        }
         for (name, w) in &plan.waiting {
             if w.reason == "CrashLoopBackOff" {
                 self.event(
@@ -403,9 +455,8 @@ impl<R: Runtime> PodWorker<R> {
         std::fs::write(&path, text).map_err(|e| KubeletError::io("writing", &path, e))
     }
 
-    async fn env_objects(&self, c: &Container) -> EnvObjects {
+    async fn objects(&self, (cms, secrets): (Vec<String>, Vec<String>)) -> EnvObjects {
         let mut objects = EnvObjects::default();
-        let (cms, secrets) = env::references(c);
         let Some(client) = &self.ctx.client else {
             return objects;
         };
@@ -468,7 +519,7 @@ impl<R: Runtime> PodWorker<R> {
             pod_ips: sandbox.ips.clone(),
             ..self.ctx.facts.clone()
         };
-        let objects = self.env_objects(c).await;
+        let objects = self.objects(env::references(c)).await;
         let env = match env::resolve(&pod, c, &objects, &facts) {
             Ok(env) => env,
             Err(message) => {
@@ -483,8 +534,22 @@ impl<R: Runtime> PodWorker<R> {
                 return Err(Some(RETRY));
             }
         };
-        let mut mounts = vec![];
-        if !podutil::host_network(&pod) {
+        let mut mounts = match volumes::mounts(c, &self.volumes) {
+            Ok(m) => m,
+            Err(message) => {
+                self.event(Some(name), "Warning", "Failed", format!("Error: {message}"));
+                self.reasons.insert(
+                    name.to_string(),
+                    Waiting {
+                        reason: "CreateContainerConfigError".into(),
+                        message,
+                    },
+                );
+                return Err(Some(RETRY));
+            }
+        };
+        let mounts_hosts = !mounts.iter().any(|m| m.container_path == "/etc/hosts");
+        if mounts_hosts && !podutil::host_network(&pod) {
             let hosts = self.hosts_path();
             if !hosts.exists() && self.write_hosts(&sandbox.ips).is_err() {
                 tracing::warn!(path = %hosts.display(), "cannot write the pod's hosts file");
