@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 use rkube_bench::client::{Api, create_namespace};
 use rkube_bench::kubeconfig::{self, Target};
 use rkube_bench::load::{CreatePlan, creates_closed, creates_paced};
+use rkube_bench::podwatch::Tracker;
 use rkube_bench::reads::{gets, list_paged, list_whole};
 use rkube_bench::report::mib;
+use rkube_bench::scheduling::{self, SchedPlan, Workload};
 use rkube_bench::suite::random_namespace;
 use rkube_bench::watch::watch_fanout;
 
@@ -61,6 +63,20 @@ enum Cmd {
         /// Seed this many pods first when no --namespace is given.
         #[arg(long, default_value_t = 10_000)]
         pods: usize,
+    },
+    /// Scheduling throughput: create --pods pods (bare, anti-affine groups, or Deployments)
+    /// and time each from create to bound (needs a scheduler and nodes, e.g. simulated).
+    Sched {
+        #[arg(long, default_value_t = 10_000)]
+        pods: usize,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Required anti-affinity (hostname) within groups of this many pods.
+        #[arg(long, conflicts_with = "deployments")]
+        anti_affinity_group: Option<usize>,
+        /// Create Deployments of this many replicas instead of bare pods.
+        #[arg(long)]
+        deployments: Option<usize>,
     },
     /// N watchers each receiving the ADDED events of --events created pods.
     Watch {
@@ -163,6 +179,31 @@ async fn main() -> Result<()> {
                     }
                 }
             }
+        }
+        Cmd::Sched {
+            pods,
+            clients,
+            anti_affinity_group,
+            deployments,
+        } => {
+            let (ns, _) = namespace(&target, &cli.namespace).await?;
+            let api = Api::new(&target)?;
+            let mut tracker = Tracker::start(&api, &ns).await?;
+            let workload = match (anti_affinity_group, deployments) {
+                (Some(group), _) => Workload::AntiAffinity { group },
+                (_, Some(replicas)) => Workload::Deployments { replicas },
+                _ => Workload::Pods,
+            };
+            let plan = SchedPlan {
+                namespace: ns,
+                pods,
+                workload,
+                clients,
+                max_time: max,
+                stall: Duration::from_secs(60),
+            };
+            let r = scheduling::run(&Api::many(&target, clients)?, &mut tracker, &plan).await?;
+            println!("sched: {}", r.line());
         }
         Cmd::Watch {
             watchers,

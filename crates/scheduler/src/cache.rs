@@ -3,12 +3,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
 use crate::owners::Owners;
 use crate::pod_info::{HostPort, PodInfo};
 use crate::resources::Resources;
 use crate::selectors::{Labels, Selector};
+
+/// The node label naming a node's own topology domain.
+pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
 /// One node and the aggregates of the pods placed on it.
 #[derive(Debug, Clone, Default)]
@@ -26,12 +29,21 @@ pub struct NodeInfo {
     pub images: HashMap<String, i64>,
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
+    /// Pods with terms that score others (see [`PodInfo::has_scored_affinity`]).
+    pub pods_with_scored_affinity: usize,
 }
 
 impl NodeInfo {
     /// The node's labels.
     pub fn labels(&self) -> Option<&Labels> {
         self.node.as_ref().and_then(|n| n.metadata.labels.as_ref())
+    }
+
+    /// The node's `kubernetes.io/hostname` label.
+    pub fn hostname(&self) -> Option<&str> {
+        self.labels()
+            .and_then(|l| l.get(HOSTNAME_LABEL))
+            .map(String::as_str)
     }
 
     /// The node's taints.
@@ -64,6 +76,9 @@ impl NodeInfo {
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity += 1;
         }
+        if pod.has_scored_affinity() {
+            self.pods_with_scored_affinity += 1;
+        }
         self.pods.push(pod);
     }
 
@@ -86,6 +101,9 @@ impl NodeInfo {
         }
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity -= 1;
+        }
+        if pod.has_scored_affinity() {
+            self.pods_with_scored_affinity -= 1;
         }
         true
     }
@@ -130,9 +148,13 @@ struct CachedPod {
 /// Nodes, placed pods and namespace labels, updated from informers and by the scheduler.
 #[derive(Debug, Default)]
 pub struct Cache {
-    nodes: HashMap<String, NodeInfo>,
-    /// Names of nodes with an object, in a stable order for round-robin filtering.
-    order: Vec<String>,
+    /// Node slots (reused through `free`); a slot is live while it has a node or pods.
+    slots: Vec<NodeInfo>,
+    /// Node name -> slot.
+    index: HashMap<String, usize>,
+    free: Vec<usize>,
+    /// Slots of nodes with an object, in a stable order for round-robin filtering.
+    order: Vec<usize>,
     pods: HashMap<String, CachedPod>,
     /// Number of nodes having each normalized image.
     image_nodes: HashMap<String, usize>,
@@ -141,6 +163,13 @@ pub struct Cache {
     affinity_pods: usize,
     /// Placed pods with a required anti-affinity term, cluster-wide.
     anti_affinity_pods: usize,
+    /// Placed pods with a required anti-affinity term on a topology other than hostname.
+    zonal_anti_affinity_pods: usize,
+    /// Placed pods with terms that score others.
+    scored_affinity_pods: usize,
+    /// Nodes per `kubernetes.io/hostname` value, and how many values more than one node has.
+    hostnames: HashMap<String, usize>,
+    shared_hostnames: usize,
     /// Service and controller selectors (default topology spreading).
     pub owners: Owners,
     /// Bumped on every change; lets callers detect a stale view.
@@ -153,13 +182,26 @@ impl Cache {
     pub fn upsert_node(&mut self, node: Arc<Node>) -> bool {
         let name = node.metadata.name.clone().unwrap_or_default();
         self.generation += 1;
-        let info = self.nodes.entry(name.clone()).or_insert_with(|| NodeInfo {
-            name: name.clone(),
-            ..NodeInfo::default()
-        });
+        let slot = self.slot_for(&name);
+        let old_host = self.slots[slot].hostname().map(str::to_string);
+        let new_host = node
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HOSTNAME_LABEL))
+            .cloned();
+        if old_host != new_host {
+            if let Some(h) = old_host {
+                self.forget_hostname(&h);
+            }
+            if let Some(h) = new_host {
+                self.count_hostname(h);
+            }
+        }
+        let info = &mut self.slots[slot];
         let relevant = match info.node.as_deref() {
             None => {
-                self.order.push(name);
+                self.order.push(slot);
                 true
             }
             Some(old) => {
@@ -185,23 +227,86 @@ impl Cache {
         relevant
     }
 
+    /// The slot of node `name`, made (empty) when new.
+    fn slot_for(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let info = NodeInfo {
+            name: name.to_string(),
+            ..NodeInfo::default()
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = info;
+                i
+            }
+            None => {
+                self.slots.push(info);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(name.to_string(), i);
+        i
+    }
+
+    fn count_hostname(&mut self, h: String) {
+        let n = self.hostnames.entry(h).or_default();
+        *n += 1;
+        if *n == 2 {
+            self.shared_hostnames += 1;
+        }
+    }
+
+    fn forget_hostname(&mut self, h: &str) {
+        if let Some(n) = self.hostnames.get_mut(h) {
+            *n -= 1;
+            if *n == 1 {
+                self.shared_hostnames -= 1;
+            }
+            if *n == 0 {
+                self.hostnames.remove(h);
+            }
+        }
+    }
+
+    /// Whether every `kubernetes.io/hostname` value names one node, so a hostname topology
+    /// domain is just that node (plugins may then look at the node's own pods only).
+    pub fn hostnames_unique(&self) -> bool {
+        self.shared_hostnames == 0
+    }
+
+    /// Frees a slot left with neither a node object nor pods.
+    fn release_if_empty(&mut self, slot: usize) {
+        let info = &self.slots[slot];
+        if info.node.is_none() && info.pods.is_empty() {
+            self.index.remove(&info.name);
+            self.slots[slot] = NodeInfo::default();
+            self.free.push(slot);
+        }
+    }
+
     /// Removes a node object (its pods stay accounted until they go).
     pub fn remove_node(&mut self, name: &str) {
         self.generation += 1;
-        let Some(info) = self.nodes.get_mut(name) else {
+        let Some(&slot) = self.index.get(name) else {
             return;
         };
+        if let Some(h) = self.slots[slot].hostname().map(str::to_string) {
+            self.forget_hostname(&h);
+        }
+        let info = &mut self.slots[slot];
         for img in info.images.keys() {
             if let Some(c) = self.image_nodes.get_mut(img) {
                 *c = c.saturating_sub(1);
             }
         }
-        info.node = None;
+        let had = info.node.take().is_some();
         info.images.clear();
-        if info.pods.is_empty() {
-            self.nodes.remove(name);
+        if had {
+            self.order.retain(|&i| i != slot);
         }
-        self.order.retain(|n| n != name);
+        self.release_if_empty(slot);
     }
 
     /// Records a pod bound to `node` (from the watch): confirms an assumed pod or adds/moves it.
@@ -211,11 +316,9 @@ impl Cache {
             let (old_node, key) = (old.node.clone(), info.key.clone());
             let info = old.info.clone();
             self.track(&info, false);
-            if let Some(n) = self.nodes.get_mut(&old_node) {
-                n.remove_pod(&key);
-                if n.node.is_none() && n.pods.is_empty() {
-                    self.nodes.remove(&old_node);
-                }
+            if let Some(&slot) = self.index.get(&old_node) {
+                self.slots[slot].remove_pod(&key);
+                self.release_if_empty(slot);
             }
         }
         self.place(info, node, false);
@@ -237,18 +340,18 @@ impl Cache {
         if !info.required_anti_affinity.is_empty() {
             delta(&mut self.anti_affinity_pods);
         }
+        if info.has_zonal_anti_affinity() {
+            delta(&mut self.zonal_anti_affinity_pods);
+        }
+        if info.has_scored_affinity() {
+            delta(&mut self.scored_affinity_pods);
+        }
     }
 
     fn place(&mut self, info: Arc<PodInfo>, node: &str, assumed: bool) {
         self.track(&info, true);
-        let n = self
-            .nodes
-            .entry(node.to_string())
-            .or_insert_with(|| NodeInfo {
-                name: node.to_string(),
-                ..NodeInfo::default()
-            });
-        n.add_pod(info.clone());
+        let slot = self.slot_for(node);
+        self.slots[slot].add_pod(info.clone());
         self.pods.insert(
             info.key.clone(),
             CachedPod {
@@ -266,17 +369,29 @@ impl Cache {
         };
         self.generation += 1;
         self.track(&p.info, false);
-        if let Some(n) = self.nodes.get_mut(&p.node) {
-            n.remove_pod(key);
-            if n.node.is_none() && n.pods.is_empty() {
-                self.nodes.remove(&p.node);
-            }
+        if let Some(&slot) = self.index.get(&p.node) {
+            self.slots[slot].remove_pod(key);
+            self.release_if_empty(slot);
         }
     }
 
     /// Whether the pod is assumed (bound by us, not yet seen bound).
     pub fn is_assumed(&self, key: &str) -> bool {
         self.pods.get(key).is_some_and(|p| p.assumed)
+    }
+
+    /// Whether `pod` is already placed, confirmed, on `node` with the same labels, spec and
+    /// deletion state (so an update to it changes nothing the scheduler counts).
+    pub fn unchanged(&self, key: &str, node: &str, pod: &Pod) -> bool {
+        self.pods.get(key).is_some_and(|p| {
+            let old = &p.info.pod;
+            !p.assumed
+                && p.node == node
+                && old.metadata.uid == pod.metadata.uid
+                && old.metadata.deletion_timestamp == pod.metadata.deletion_timestamp
+                && old.metadata.labels == pod.metadata.labels
+                && old.spec == pod.spec
+        })
     }
 
     /// Whether the cache knows the pod at all.
@@ -302,19 +417,32 @@ impl Cache {
         self.owners.default_selector(pod)
     }
 
-    /// Nodes with an object, in round-robin order.
-    pub fn node_names(&self) -> &[String] {
-        &self.order
+    /// Names of the nodes with an object, in round-robin order.
+    pub fn node_names(&self) -> impl Iterator<Item = &str> {
+        self.nodes().map(|n| n.name.as_str())
+    }
+
+    /// Number of nodes with an object.
+    pub fn node_count(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Node number `i` (below [`Cache::node_count`]) in round-robin order.
+    pub fn node_at(&self, i: usize) -> &NodeInfo {
+        &self.slots[self.order[i]]
     }
 
     /// One node.
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.nodes.get(name).filter(|n| n.node.is_some())
+        self.index
+            .get(name)
+            .map(|&i| &self.slots[i])
+            .filter(|n| n.node.is_some())
     }
 
     /// Every node with an object.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.order.iter().filter_map(|n| self.nodes.get(n))
+        self.order.iter().map(|&i| &self.slots[i])
     }
 
     /// Number of nodes having an image.
@@ -330,6 +458,16 @@ impl Cache {
     /// Whether any placed pod has an (anti-)affinity term.
     pub fn any_affinity(&self) -> bool {
         self.affinity_pods > 0
+    }
+
+    /// Whether any placed pod has a required anti-affinity term on a non-hostname topology.
+    pub fn any_zonal_anti_affinity(&self) -> bool {
+        self.zonal_anti_affinity_pods > 0
+    }
+
+    /// Whether any placed pod has terms that score others.
+    pub fn any_scored_affinity(&self) -> bool {
+        self.scored_affinity_pods > 0
     }
 
     /// Names of all known pods with their node (for reconciling after a relist).
@@ -395,6 +533,25 @@ mod tests {
     }
 
     #[test]
+    fn status_updates_of_placed_pods_are_unchanged() {
+        let mut c = Cache::default();
+        c.upsert_node(node("n1"));
+        let p = pod("p", "500m");
+        c.assume(p.clone(), "n1");
+        assert!(
+            !c.unchanged("default/p", "n1", &p.pod),
+            "assumed: not confirmed yet"
+        );
+        c.upsert_pod(p.clone(), "n1");
+        let mut running = (*p.pod).clone();
+        running.status = Some(Default::default());
+        assert!(c.unchanged("default/p", "n1", &running));
+        assert!(!c.unchanged("default/p", "n2", &running));
+        running.metadata.labels = Some([("a".to_string(), "b".to_string())].into());
+        assert!(!c.unchanged("default/p", "n1", &running));
+    }
+
+    #[test]
     fn pods_before_node_and_node_removal() {
         let mut c = Cache::default();
         c.upsert_pod(pod("p", "1"), "n1");
@@ -402,7 +559,7 @@ mod tests {
         c.upsert_node(node("n1"));
         assert_eq!(c.node("n1").unwrap().requested.milli_cpu, 1000);
         c.remove_node("n1");
-        assert!(c.node_names().is_empty());
+        assert_eq!(c.node_count(), 0);
         assert_eq!(c.image_node_count("nginx:1.25"), 0);
         c.remove_pod("default/p");
         assert_eq!(c.nodes().count(), 0);

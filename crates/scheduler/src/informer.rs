@@ -37,17 +37,25 @@ fn is_terminal(pod: &Pod) -> bool {
 
 impl Sinks {
     /// Applies a pod add/update.
-    pub fn pod_applied(&self, pod: Pod) {
+    pub fn pod_applied(&self, mut pod: Pod) {
         if is_terminal(&pod) {
-            let info = PodInfo::new(Arc::new(pod));
-            self.pod_deleted(&info.key);
+            self.pod_deleted(&key_of(&pod));
             return;
         }
+        // Nothing here reads managedFields; dropping them halves what cached pods hold.
+        pod.metadata.managed_fields = None;
         let node = pod
             .spec
             .as_ref()
             .and_then(|s| s.node_name.clone())
             .filter(|n| !n.is_empty());
+        if let Some(node) = &node
+            && self.cache.lock().unchanged(&key_of(&pod), node, &pod)
+        {
+            // A status update of a placed pod (the node reporting it Running): nothing the
+            // scheduler counts changed.
+            return;
+        }
         let ours = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref())
             == Some(self.scheduler_name.as_str());
         let info = Arc::new(PodInfo::new(Arc::new(pod)));
@@ -195,9 +203,8 @@ pub async fn watch_nodes(
                     let mut cache = sinks.cache.lock();
                     let gone: Vec<String> = cache
                         .node_names()
-                        .iter()
                         .filter(|n| !seen.contains(*n))
-                        .cloned()
+                        .map(str::to_string)
                         .collect();
                     for n in gone {
                         cache.remove_node(&n);

@@ -7,6 +7,7 @@
 mod api;
 pub mod cache;
 mod error;
+pub mod events;
 pub mod framework;
 mod informer;
 pub mod owners;

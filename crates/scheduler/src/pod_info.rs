@@ -226,6 +226,21 @@ impl PodInfo {
             && self.preferred_anti_affinity.is_empty())
     }
 
+    /// Whether the pod has terms that score other pods: required affinity (scored with the
+    /// hard-affinity weight) or preferred (anti-)affinity. Required anti-affinity only filters.
+    pub fn has_scored_affinity(&self) -> bool {
+        !(self.required_affinity.is_empty()
+            && self.preferred_affinity.is_empty()
+            && self.preferred_anti_affinity.is_empty())
+    }
+
+    /// Whether a required anti-affinity term uses a topology other than the node's hostname.
+    pub fn has_zonal_anti_affinity(&self) -> bool {
+        self.required_anti_affinity
+            .iter()
+            .any(|t| t.topology_key != crate::cache::HOSTNAME_LABEL)
+    }
+
     /// Whether the pod is being deleted.
     pub fn is_terminating(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()

@@ -15,6 +15,7 @@ use crate::SchedulerConfig;
 use crate::api::ClusterApi;
 use crate::cache::Cache;
 use crate::error::SchedulerError;
+use crate::events::{self, Recorder};
 use crate::informer::{self, Sinks};
 use crate::pod_info::PodInfo;
 use crate::preemption;
@@ -101,8 +102,14 @@ pub async fn run(
         }
     }
     let write_limit = u32::try_from(config.parallelism.clamp(1, 1024) * 16).unwrap_or(256);
+    let api = ClusterApi::new(client, &config.scheduler_name);
+    let (events, queued) = Recorder::new();
+    let writer = tokio::spawn(
+        events::write(api.clone(), queued, stop.clone()).instrument(info_span!("scheduler_events")),
+    );
     let looper = Loop {
-        api: ClusterApi::new(client, &config.scheduler_name),
+        api,
+        events,
         sinks,
         writes: Arc::new(Semaphore::new(write_limit as usize)),
         write_limit,
@@ -112,11 +119,14 @@ pub async fn run(
     for t in tasks {
         t.await?;
     }
+    drop(looper);
+    writer.await?;
     Ok(())
 }
 
 struct Loop {
     api: ClusterApi,
+    events: Recorder,
     sinks: Sinks,
     writes: Arc<Semaphore>,
     write_limit: u32,
@@ -133,6 +143,7 @@ impl Loop {
         let _ = self.writes.acquire_many(self.write_limit).await;
         debug!(
             bound = self.bound.load(Ordering::Relaxed),
+            events_dropped = self.events.dropped(),
             "scheduler stopped"
         );
     }
@@ -168,6 +179,7 @@ impl Loop {
                     return;
                 };
                 let api = self.api.clone();
+                let events = self.events.clone();
                 let span = info_span!("failed_scheduling", pod = %key);
                 tokio::spawn(
                     async move {
@@ -181,23 +193,22 @@ impl Loop {
                                     info.pod.metadata.uid.as_deref().unwrap_or_default(),
                                     outcome.node.as_deref().unwrap_or_default()
                                 );
-                                let _ = api
-                                    .event(victim, "Normal", "Preempted", "Preempting", msg)
-                                    .await;
+                                events.record(
+                                    victim.clone(),
+                                    "Normal",
+                                    "Preempted",
+                                    "Preempting",
+                                    msg,
+                                );
                             }
                         }
-                        if let Err(error) = api
-                            .event(
-                                &info,
-                                "Warning",
-                                "FailedScheduling",
-                                "Scheduling",
-                                message.clone(),
-                            )
-                            .await
-                        {
-                            warn!(%error, "recording FailedScheduling failed");
-                        }
+                        events.record(
+                            info.clone(),
+                            "Warning",
+                            "FailedScheduling",
+                            "Scheduling",
+                            message.clone(),
+                        );
                         if let Err(error) = api
                             .set_unschedulable(&info, &message, outcome.node.as_deref())
                             .await
@@ -216,6 +227,7 @@ impl Loop {
             return;
         };
         let api = self.api.clone();
+        let events = self.events.clone();
         let sinks = self.sinks.clone();
         let bound = self.bound.clone();
         let span = info_span!("bind", pod = %info.key, node = %node);
@@ -226,21 +238,20 @@ impl Loop {
                     Ok(()) => {
                         bound.fetch_add(1, Ordering::Relaxed);
                         let msg = format!("Successfully assigned {} to {node}", info.key);
-                        if let Err(error) = api
-                            .event(&info, "Normal", "Scheduled", "Binding", msg)
-                            .await
-                        {
-                            debug!(%error, "recording Scheduled failed");
-                        }
+                        events.record(info, "Normal", "Scheduled", "Binding", msg);
                     }
                     Err(error) => {
                         warn!(%error, "binding failed");
                         sinks.cache.lock().remove_pod(&info.key);
                         if !gone_or_bound(&error) {
                             let msg = format!("Binding rejected: {error}");
-                            let _ = api
-                                .event(&info, "Warning", "FailedScheduling", "Scheduling", msg)
-                                .await;
+                            events.record(
+                                info.clone(),
+                                "Warning",
+                                "FailedScheduling",
+                                "Scheduling",
+                                msg,
+                            );
                             sinks.queue.requeue_after_error(info, attempts);
                         }
                     }

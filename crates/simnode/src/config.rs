@@ -31,8 +31,8 @@ pub struct SimConfig {
     pub lease_duration_seconds: i32,
     /// How often every node lease is renewed (spread over the interval).
     pub renew_interval: Duration,
-    /// How often every node status is re-posted with fresh heartbeat times
-    /// (the kubelet's status report frequency).
+    /// How often every node status is re-posted with fresh heartbeat times (the kubelet's
+    /// `nodeStatusReportFrequency`, 5 minutes: the lease is the heartbeat in between).
     pub status_interval: Duration,
     /// How long a pod with a deletionTimestamp stays Terminating before the
     /// node finishes it (capped by the pod's grace period).
@@ -55,7 +55,7 @@ impl Default for SimConfig {
             ready_delay: Duration::ZERO,
             lease_duration_seconds: 40,
             renew_interval: Duration::from_secs(10),
-            status_interval: Duration::from_secs(60),
+            status_interval: Duration::from_secs(300),
             termination_delay: Duration::from_secs(1),
             max_in_flight: 32,
         }

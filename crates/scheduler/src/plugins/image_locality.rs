@@ -21,7 +21,7 @@ pub fn score(cache: &Cache, pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
         .filter_map(|c| c.image.as_deref())
         .map(normalize_image)
         .collect();
-    let total = cache.node_names().len().max(1) as f64;
+    let total = cache.node_count().max(1) as f64;
     let spreads: Vec<f64> = images
         .iter()
         .map(|img| cache.image_node_count(img) as f64 / total)

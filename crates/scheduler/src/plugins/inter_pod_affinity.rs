@@ -2,18 +2,26 @@
 
 use std::collections::HashMap;
 
-use crate::cache::{Cache, NodeInfo};
+use crate::cache::{Cache, HOSTNAME_LABEL, NodeInfo};
 use crate::framework::{Failure, FilterResult, MAX_NODE_SCORE};
 use crate::pod_info::{AffinityTerm, PodInfo};
 
 type Pair = (String, String);
 
 /// Counts built by the pre-filter.
+///
+/// When every `kubernetes.io/hostname` value names one node, hostname terms are not counted
+/// up front: their domain is the node itself, so the filter looks at that node's pods only
+/// (a few pods instead of every placed pod, for each node it filters).
 #[derive(Debug, Default)]
 pub struct FilterState {
     active: bool,
+    /// Hostname terms are checked on the filtered node's own pods.
+    by_host: bool,
     /// Topology pairs holding an existing pod whose required anti-affinity selects the incoming pod.
     existing_anti: HashMap<Pair, i64>,
+    /// Topology keys present in `existing_anti`.
+    existing_anti_keys: Vec<String>,
     /// Topology pairs holding pods that match all of the incoming pod's affinity terms.
     affinity: HashMap<Pair, i64>,
     /// Topology pairs holding pods matched by one of the incoming pod's anti-affinity terms.
@@ -32,32 +40,48 @@ fn matches_all(terms: &[AffinityTerm], pod: &PodInfo, cache: &Cache) -> bool {
 }
 
 impl FilterState {
-    /// Pre-filter: scans placed pods once.
+    /// Pre-filter: scans placed pods once (only as far as some term needs it).
     pub fn new(cache: &Cache, pod: &PodInfo) -> FilterState {
         let own_terms = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
         if !own_terms && !cache.any_required_anti_affinity() {
             return FilterState::default();
         }
+        let by_host = cache.hostnames_unique();
+        let counted = |t: &AffinityTerm| !(by_host && t.topology_key == HOSTNAME_LABEL);
         let mut st = FilterState {
             active: true,
+            by_host,
             ..FilterState::default()
         };
+        // Which scans are needed: existing pods' anti-affinity on counted topologies, and the
+        // incoming pod's own affinity and counted anti-affinity terms.
+        let scan_existing =
+            cache.any_required_anti_affinity() && (!by_host || cache.any_zonal_anti_affinity());
+        let scan_own =
+            !pod.required_affinity.is_empty() || pod.required_anti_affinity.iter().any(&counted);
+        if !scan_existing && !scan_own {
+            return st;
+        }
         let pod_ns = cache.namespace_labels(&pod.namespace);
         for node in cache.nodes() {
-            if node.pods_with_required_anti_affinity > 0 {
+            if scan_existing && node.pods_with_required_anti_affinity > 0 {
                 for existing in node
                     .pods
                     .iter()
                     .filter(|p| !p.required_anti_affinity.is_empty())
                 {
-                    for t in &existing.required_anti_affinity {
+                    for t in existing
+                        .required_anti_affinity
+                        .iter()
+                        .filter(|t| counted(t))
+                    {
                         if t.matches(pod, pod_ns) {
                             bump(&mut st.existing_anti, node, &t.topology_key, 1);
                         }
                     }
                 }
             }
-            if !own_terms {
+            if !scan_own {
                 continue;
             }
             for existing in &node.pods {
@@ -72,13 +96,17 @@ impl FilterState {
                         bump(&mut st.affinity, node, &t.topology_key, 1);
                     }
                 }
-                for t in &pod.required_anti_affinity {
+                for t in pod.required_anti_affinity.iter().filter(|t| counted(t)) {
                     if t.matches(existing, ns) {
                         bump(&mut st.anti, node, &t.topology_key, 1);
                     }
                 }
             }
         }
+        let mut keys: Vec<String> = st.existing_anti.keys().map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        st.existing_anti_keys = keys;
         st
     }
 
@@ -95,11 +123,21 @@ impl FilterState {
                 .copied()
                 .unwrap_or(0)
         };
-        if self
-            .existing_anti
+        let on_host = self.by_host && node.hostname().is_some();
+        let existing_blocks = self
+            .existing_anti_keys
             .iter()
-            .any(|((k, v), n)| *n > 0 && labels.and_then(|l| l.get(k)) == Some(v))
-        {
+            .any(|k| count(&self.existing_anti, k) > 0)
+            || (on_host
+                && node.pods_with_required_anti_affinity > 0
+                && node.pods.iter().any(|existing| {
+                    existing
+                        .required_anti_affinity
+                        .iter()
+                        .filter(|t| t.topology_key == HOSTNAME_LABEL)
+                        .any(|t| t.matches(pod, cache.namespace_labels(&pod.namespace)))
+                }));
+        if existing_blocks {
             return Err(Failure::unschedulable(
                 "node(s) didn't satisfy existing pods anti-affinity rules",
             ));
@@ -124,11 +162,17 @@ impl FilterState {
                 ));
             }
         }
-        if pod
-            .required_anti_affinity
-            .iter()
-            .any(|t| count(&self.anti, &t.topology_key) > 0)
-        {
+        let anti_blocks = pod.required_anti_affinity.iter().any(|t| {
+            if self.by_host && t.topology_key == HOSTNAME_LABEL {
+                on_host
+                    && node.pods.iter().any(|existing| {
+                        t.matches(existing, cache.namespace_labels(&existing.namespace))
+                    })
+            } else {
+                count(&self.anti, &t.topology_key) > 0
+            }
+        });
+        if anti_blocks {
             return Err(Failure::unschedulable(
                 "node(s) didn't match pod anti-affinity rules",
             ));
@@ -140,17 +184,17 @@ impl FilterState {
 /// Preferred terms of the incoming pod and of placed pods, summed per topology and min-max normalized.
 pub fn score(cache: &Cache, pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
     let own = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
-    if !own && !cache.any_affinity() {
+    if !own && !cache.any_scored_affinity() {
         return vec![0; nodes.len()];
     }
     let mut topo: HashMap<Pair, i64> = HashMap::new();
     let pod_ns = cache.namespace_labels(&pod.namespace);
     for node in cache.nodes() {
-        if !own && node.pods_with_affinity == 0 {
+        if !own && node.pods_with_scored_affinity == 0 {
             continue;
         }
         for existing in &node.pods {
-            if !own && !existing.has_affinity() {
+            if !own && !existing.has_scored_affinity() {
                 continue;
             }
             let ns = cache.namespace_labels(&existing.namespace);
@@ -244,6 +288,43 @@ mod tests {
             ))
         );
         assert!(r[1].is_ok());
+    }
+
+    #[test]
+    fn hostname_terms_look_at_the_node_or_count_shared_hostnames() {
+        let mut guard = term("podAntiAffinity", "web", "kubernetes.io/hostname");
+        guard["metadata"] = json!({"labels": {"app": "db"}});
+        let web = || pod("w", json!({"metadata": {"labels": {"app": "web"}}}));
+        let anti = || {
+            let mut t = term("podAntiAffinity", "db", "kubernetes.io/hostname");
+            t["metadata"] = json!({"labels": {"app": "web"}});
+            pod("w2", t)
+        };
+        // Unique hostnames: only the guard's own node is excluded, both ways round.
+        let c = cache(
+            vec![node("a", json!({})), node("b", json!({}))],
+            vec![(pod("g", guard.clone()), "a")],
+        );
+        assert!(c.hostnames_unique());
+        let r = run(&c, &web());
+        assert!(r[0].is_err() && r[1].is_ok(), "{r:?}");
+        let r = run(&c, &anti());
+        assert!(r[0].is_err() && r[1].is_ok(), "{r:?}");
+        // Two nodes sharing one hostname value are one domain: both are excluded.
+        let same = json!({"metadata": {"labels": {"kubernetes.io/hostname": "h"}}});
+        let c = cache(
+            vec![
+                node("a", same.clone()),
+                node("b", same),
+                node("c", json!({})),
+            ],
+            vec![(pod("g", guard), "a")],
+        );
+        assert!(!c.hostnames_unique());
+        let r = run(&c, &web());
+        assert!(r[0].is_err() && r[1].is_err() && r[2].is_ok(), "{r:?}");
+        let r = run(&c, &anti());
+        assert!(r[0].is_err() && r[1].is_err() && r[2].is_ok(), "{r:?}");
     }
 
     #[test]
