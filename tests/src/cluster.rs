@@ -465,6 +465,11 @@ impl Cluster {
             node_name.into(),
             "--data-dir".into(),
             data_dir.display().to_string(),
+            // The API server reaches the agent (logs) on loopback only.
+            "--node-ip".into(),
+            "127.0.0.1".into(),
+            "--kubelet-port".into(),
+            free_port().to_string(),
         ];
         if let Ok(sock) = std::env::var("RKUBE_CONTAINERD_SOCKET") {
             args.push("--container-runtime-endpoint".into());

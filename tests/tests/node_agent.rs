@@ -356,6 +356,23 @@ fn hello_pod_runs_and_is_deleted_with_its_containers() {
             .contains(" stdout F Hello Kubernetes!")
             .then_some(())
     });
+    // kubectl logs, through the API server to the agent.
+    assert_eq!(node.ok(&["logs", "myapp-pod"]), "Hello Kubernetes!\n");
+    let stamped = node.ok(&["logs", "myapp-pod", "--timestamps"]);
+    let (ts, text) = stamped.split_once(' ').expect("timestamp");
+    assert!(ts.parse::<jiff::Timestamp>().is_ok(), "{stamped}");
+    assert_eq!(text, "Hello Kubernetes!\n");
+    assert_eq!(
+        node.ok(&["logs", "myapp-pod", "-c", "myapp-container", "--tail=1"]),
+        "Hello Kubernetes!\n"
+    );
+    let err = node.cluster.fails(&["logs", "myapp-pod", "--previous"]);
+    assert!(
+        err.contains(
+            "previous terminated container \"myapp-container\" in pod \"myapp-pod\" not found"
+        ),
+        "{err}"
+    );
     let reasons = node.event_reasons("myapp-pod");
     for want in ["Scheduled", "Pulling", "Pulled", "Created", "Started"] {
         assert!(
@@ -388,6 +405,14 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: counter}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: counter, image: busybox, command: ["sh", "-c", "for i in 1 2 3; do echo $i; sleep 1; done"]}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: fails}
 spec:
   restartPolicy: Never
@@ -399,7 +424,7 @@ kind: Pod
 metadata: {name: crash}
 spec:
   containers:
-  - {name: crash, image: busybox, command: ["sh", "-c", "exit 1"]}
+  - {name: crash, image: busybox, command: ["sh", "-c", "echo crashing; exit 1"]}
 ---
 apiVersion: v1
 kind: Pod
@@ -450,6 +475,11 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
         (ready["status"].as_str(), ready["reason"].as_str()),
         (Some("False"), Some("PodCompleted"))
     );
+
+    assert_eq!(node.ok(&["logs", "done"]), "bye\n");
+    // Following a running container's log ends when the container does.
+    node.wait_phase("counter", "Running", 60);
+    assert_eq!(node.ok(&["logs", "-f", "counter"]), "1\n2\n3\n");
 
     // restartPolicy Never, exit 3: Error, the pod Failed.
     let fails = node.wait_phase("fails", "Failed", 60);
@@ -509,6 +539,9 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
         "{crash}"
     );
     assert!(node.event_reasons("crash").iter().any(|r| r == "BackOff"));
+    // In CrashLoopBackOff the last run's log is both the current and the previous one.
+    assert_eq!(node.ok(&["logs", "crash"]), "crashing\n");
+    assert_eq!(node.ok(&["logs", "crash", "--previous"]), "crashing\n");
 
     // An image no registry has: ErrImagePull, then ImagePullBackOff.
     let noimage = node.wait_for("noimage to wait for its image", 60, || {
@@ -518,6 +551,11 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
         })
     });
     assert_eq!(noimage["status"]["phase"], "Pending");
+    let err = node.cluster.fails(&["logs", "noimage"]);
+    assert!(
+        err.contains("container \"app\" in pod \"noimage\" is waiting to start"),
+        "{err}"
+    );
     let status = &node.row("noimage")[2];
     assert!(
         status == "ErrImagePull" || status == "ImagePullBackOff",

@@ -41,6 +41,11 @@ impl Authenticator {
         &self.admin_token
     }
 
+    /// The node join token (also what the API server presents to node agents).
+    pub fn node_token(&self) -> &str {
+        &self.node_token
+    }
+
     /// Checks an `Authorization` header value.
     pub fn authenticate(&self, header: Option<&str>) -> Option<UserInfo> {
         let token = header?.strip_prefix("Bearer ")?.trim();

@@ -20,7 +20,7 @@ use crate::node_status::{self, NodeFactsInput};
 use crate::pod_worker::WorkerContext;
 use crate::runtime::Runtime;
 use crate::status_manager::StatusManager;
-use crate::{lease, network, pod_source, quantity};
+use crate::{lease, network, pod_source, quantity, server};
 
 /// How often an absent runtime is asked again.
 const RUNTIME_RETRY: Duration = Duration::from_secs(5);
@@ -92,6 +92,7 @@ async fn facts<R: Runtime>(
         memory_available: machine::memory_available(),
         disk_available: machine::filesystem(&config.root_dir).map(|(_, a)| a),
         max_pods: config.max_pods,
+        kubelet_port: config.kubelet_port,
     }
 }
 
@@ -209,6 +210,21 @@ pub async fn run_with<R: Runtime>(
             }
             .instrument(tracing::info_span!("network")),
         );
+    }
+
+    match config.server_token.clone() {
+        Some(token) => {
+            let (runtime, config, stop) = (runtime.clone(), config.clone(), stop.clone());
+            tokio::spawn(
+                async move {
+                    if let Err(e) = server::serve(runtime, config, token, node_ip, stop).await {
+                        tracing::error!(error = %format!("{e:#}"), "the kubelet API stopped");
+                    }
+                }
+                .instrument(tracing::info_span!("server")),
+            );
+        }
+        None => tracing::info!("no server token: the kubelet API (logs) is off"),
     }
 
     let capacity = i64::try_from(machine.memory_bytes).unwrap_or(i64::MAX);

@@ -49,6 +49,14 @@ pub struct KubeletConfig {
     /// How often the configMap, secret and downwardAPI volumes of a running
     /// pod are refreshed.
     pub volume_refresh_period: Duration,
+    /// The port of the agent's HTTPS server (logs), reported in the Node's
+    /// `daemonEndpoints.kubeletEndpoint`.
+    pub kubelet_port: u16,
+    /// The address the HTTPS server listens on.
+    pub kubelet_address: IpAddr,
+    /// The bearer token the API server presents (the node join token); no
+    /// HTTPS server without one.
+    pub server_token: Option<String>,
 }
 
 impl KubeletConfig {
@@ -74,6 +82,9 @@ impl KubeletConfig {
             relist_period: Duration::from_secs(1),
             resync_period: Duration::from_secs(30),
             volume_refresh_period: Duration::from_secs(10),
+            kubelet_port: 10250,
+            kubelet_address: IpAddr::from([0, 0, 0, 0]),
+            server_token: None,
         }
     }
 

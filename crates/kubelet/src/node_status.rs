@@ -49,6 +49,8 @@ pub struct NodeFactsInput {
     pub disk_available: Option<u64>,
     /// `status.capacity.pods`.
     pub max_pods: u32,
+    /// The agent's HTTPS port.
+    pub kubelet_port: u16,
 }
 
 fn q(s: impl Into<String>) -> Quantity {
@@ -227,7 +229,9 @@ pub fn status(input: &NodeFactsInput, old: Option<&NodeStatus>, now: Timestamp) 
             },
         ]),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: i32::from(input.kubelet_port),
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             machine_id: m.machine_id.clone(),
@@ -332,6 +336,7 @@ mod tests {
             memory_available: Some(3 << 30),
             disk_available: Some(50 << 30),
             max_pods: 110,
+            kubelet_port: 10250,
         }
     }
 

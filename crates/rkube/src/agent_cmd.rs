@@ -99,6 +99,8 @@ fn kubelet_config(args: &AgentArgs) -> Result<rkube_kubelet::KubeletConfig> {
     );
     config.runtime_endpoint = args.container_runtime_endpoint.clone();
     config.node_ip = args.node_ip;
+    config.kubelet_port = args.kubelet_port;
+    config.server_token = Some(args.token.clone());
     config.cluster_dns = vec![args.cluster_dns];
     config.cluster_domain = args.cluster_domain.clone();
     for l in &args.node_labels {

@@ -63,6 +63,9 @@ pub struct ServerArgs {
     /// The CRI socket of the container runtime the agent uses.
     #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
     pub container_runtime_endpoint: String,
+    /// Port of the agent's HTTPS server (container logs for the API server).
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
     #[arg(long, default_value = "10.42.0.0/16")]
     pub cluster_cidr: String,
     #[arg(long, default_value = "10.43.0.0/16")]
@@ -97,6 +100,9 @@ pub struct AgentArgs {
     /// Address reported as the node's InternalIP (default: the default route's interface).
     #[arg(long)]
     pub node_ip: Option<IpAddr>,
+    /// Port of the agent's HTTPS server (container logs for the API server).
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
     /// Nameserver of pods with dnsPolicy ClusterFirst.
     #[arg(long, default_value = "10.43.0.10")]
     pub cluster_dns: IpAddr,

@@ -107,6 +107,7 @@ fn agent_config(args: &ServerArgs, config: &ServerConfig) -> Result<rkube_kubele
     let mut agent = rkube_kubelet::KubeletConfig::new(name, config.data_dir.join("agent"));
     agent.runtime_endpoint = args.container_runtime_endpoint.clone();
     agent.node_ip = args.node_ip;
+    agent.kubelet_port = args.kubelet_port;
     agent.cluster_dns = vec![args.cluster_dns];
     agent.cluster_domain = args.cluster_domain.clone();
     agent.validate()?;
@@ -144,7 +145,12 @@ async fn start_components(
             .instrument(tracing::info_span!("scheduler")),
         );
     }
-    if let Some(agent) = which.agent {
+    if let Some(mut agent) = which.agent {
+        // The node join token, which the API server presents to node agents.
+        let token_file = kubeconfig.with_file_name("token");
+        agent.server_token = std::fs::read_to_string(&token_file)
+            .ok()
+            .map(|t| t.trim().to_string());
         let (client, stop) = (client.clone(), stop.clone());
         tokio::spawn(
             async move {

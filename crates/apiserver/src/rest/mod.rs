@@ -4,6 +4,7 @@ pub mod admit;
 pub mod body;
 pub mod create;
 pub mod delete;
+pub mod pod_log;
 pub mod read;
 pub mod subresources;
 pub mod update;
@@ -123,6 +124,7 @@ async fn handle_subresource(
             .await
         }
         ("eviction", "POST") => subresources::evict(&state, &req, &q, &headers, &raw).await,
+        ("log", "GET") if req.info.kind == "Pod" => pod_log::pod_log(&state, &req, &q).await,
         ("log" | "exec" | "attach" | "portforward" | "proxy", _) => {
             subresources::node_stream(&state, &req).await
         }
