@@ -405,6 +405,21 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: envpod}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: env
+    image: busybox
+    command: ["sh", "-c", "echo $KUBERNETES_SERVICE_HOST $PORT_X $POD_NAME $(GREETING)"]
+    env:
+    - {name: PORT_X, value: "$(KUBERNETES_SERVICE_PORT)-x"}
+    - name: POD_NAME
+      valueFrom: {fieldRef: {fieldPath: metadata.name}}
+    - {name: GREETING, value: hello}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: counter}
 spec:
   restartPolicy: Never
@@ -477,6 +492,19 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
     );
 
     assert_eq!(node.ok(&["logs", "done"]), "bye\n");
+    // Environment: the kubernetes Service's variables, $(VAR) references, fieldRef.
+    node.wait_phase("envpod", "Succeeded", 60);
+    let kubernetes = node.ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert_eq!(
+        node.ok(&["logs", "envpod"]),
+        format!("{kubernetes} 443-x envpod hello\n")
+    );
     // Following a running container's log ends when the container does.
     node.wait_phase("counter", "Running", 60);
     assert_eq!(node.ok(&["logs", "-f", "counter"]), "1\n2\n3\n");

@@ -15,6 +15,8 @@ pub struct EnvObjects {
     pub config_maps: HashMap<String, Option<ConfigMap>>,
     /// Secrets.
     pub secrets: HashMap<String, Option<Secret>>,
+    /// The Service variables (see [`crate::service_env`]).
+    pub service_env: Vec<(String, String)>,
 }
 
 /// Facts only the node knows.
@@ -220,7 +222,14 @@ pub fn resolve(
     }
     for e in c.env.iter().flatten() {
         let value = match &e.value_from {
-            None => expand(e.value.as_deref().unwrap_or(""), &vars),
+            None => {
+                // Service variables are visible to $(VAR) but lose to the container's own.
+                let mut scope = vars.clone();
+                for (k, v) in &objects.service_env {
+                    scope.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                expand(e.value.as_deref().unwrap_or(""), &scope)
+            }
             Some(from) => {
                 if let Some(f) = &from.field_ref {
                     field_ref(pod, &f.field_path, facts)?
@@ -280,6 +289,11 @@ pub fn resolve(
             }
         };
         set(&mut vars, e.name.clone(), value);
+    }
+    for (k, v) in &objects.service_env {
+        if !vars.contains_key(k) {
+            set(&mut vars, k.clone(), v.clone());
+        }
     }
     Ok(order
         .into_iter()

@@ -41,6 +41,7 @@ pub mod quantity;
 pub mod runtime;
 pub mod sandbox;
 pub mod server;
+pub mod service_env;
 pub mod status;
 pub mod status_manager;
 pub mod volumes;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Secret, Service};
 use kube::api::Api;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,7 @@ use crate::pod_state::{self, PodRuntimeState, RunState};
 use crate::podutil;
 use crate::runtime::{Runtime, proto};
 use crate::sandbox::{hosts_file, sandbox_config};
+use crate::service_env;
 use crate::status::{self, StatusInput};
 use crate::status_manager::StatusManager;
 use crate::volumes;
@@ -474,6 +475,35 @@ impl<R: Runtime> PodWorker<R> {
         objects
     }
 
+    /// The Service variables of the pod's containers.
+    async fn service_env(&self) -> Vec<(String, String)> {
+        let Some(client) = &self.ctx.client else {
+            return vec![];
+        };
+        let ns = self.pod.metadata.namespace.as_deref().unwrap_or("default");
+        let mut services: Vec<Service> = vec![];
+        let links = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.enable_service_links)
+            .unwrap_or(true);
+        if links {
+            let api: Api<Service> = Api::namespaced(client.clone(), ns);
+            match api.list(&Default::default()).await {
+                Ok(list) => services.extend(list.items),
+                Err(e) => tracing::warn!(error = %e, "listing services for the environment failed"),
+            }
+        }
+        if !links || ns != service_env::MASTER_NAMESPACE {
+            let api: Api<Service> = Api::namespaced(client.clone(), service_env::MASTER_NAMESPACE);
+            if let Ok(Some(k)) = api.get_opt("kubernetes").await {
+                services.push(k);
+            }
+        }
+        service_env::variables(&service_env::select(&self.pod, &services))
+    }
+
     /// Pulls, creates and starts one container; on failure records why it
     /// waits and returns when to try again.
     async fn start_container(
@@ -519,7 +549,8 @@ impl<R: Runtime> PodWorker<R> {
             pod_ips: sandbox.ips.clone(),
             ..self.ctx.facts.clone()
         };
-        let objects = self.objects(env::references(c)).await;
+        let mut objects = self.objects(env::references(c)).await;
+        objects.service_env = self.service_env().await;
         let env = match env::resolve(&pod, c, &objects, &facts) {
             Ok(env) => env,
             Err(message) => {
