@@ -41,6 +41,9 @@ pub struct AffinityTerm {
     pub selector: Selector,
     pub topology_key: String,
     pub weight: i64,
+    /// [`label_hash`] of a `key=value` every selected pod must carry (the selector's first
+    /// single-valued `In`): pods without it are rejected by comparing a few integers.
+    pub hint: Option<u64>,
 }
 
 impl AffinityTerm {
@@ -85,22 +88,43 @@ impl AffinityTerm {
                     ));
             }
         }
+        let hint = selector.requirements.iter().find_map(|r| match r {
+            crate::selectors::Requirement::In(k, vs) if vs.len() == 1 => {
+                Some(label_hash(k, &vs[0]))
+            }
+            _ => None,
+        });
         AffinityTerm {
             namespaces,
             selector,
             topology_key: term.topology_key.clone(),
             weight,
+            hint,
         }
     }
 
     /// Whether `pod` (with its namespace's labels) is selected by this term.
     pub fn matches(&self, pod: &PodInfo, ns_labels: Option<&Labels>) -> bool {
+        if let Some(h) = self.hint
+            && !pod.label_hashes.contains(&h)
+        {
+            return false;
+        }
         let ns_ok = match &self.namespaces {
             Namespaces::Names(n) => n.contains(&pod.namespace),
             Namespaces::Selector(n, sel) => n.contains(&pod.namespace) || sel.matches(ns_labels),
         };
         ns_ok && self.selector.matches(pod.labels())
     }
+}
+
+/// A hash of one `key=value` label (for quick rejects; equal pairs hash equal).
+pub fn label_hash(key: &str, value: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    value.hash(&mut h);
+    h.finish()
 }
 
 /// A pod plus precomputed scheduling data; shared by the queue, the cache and the plugins.
@@ -119,6 +143,8 @@ pub struct PodInfo {
     pub required_anti_affinity: Vec<AffinityTerm>,
     pub preferred_affinity: Vec<AffinityTerm>,
     pub preferred_anti_affinity: Vec<AffinityTerm>,
+    /// [`label_hash`] of each of the pod's labels.
+    pub label_hashes: Vec<u64>,
 }
 
 impl PodInfo {
@@ -183,7 +209,15 @@ impl PodInfo {
             .map(|w| AffinityTerm::new(&pod, &w.pod_affinity_term, i64::from(w.weight)))
             .collect();
         let priority = spec.and_then(|s| s.priority).unwrap_or(0);
+        let label_hashes = pod
+            .metadata
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| label_hash(k, v))
+            .collect();
         PodInfo {
+            label_hashes,
             key,
             namespace,
             requests,
@@ -244,5 +278,31 @@ impl PodInfo {
     /// Whether the pod is being deleted.
     pub fn is_terminating(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testutil::pod;
+    use serde_json::json;
+
+    #[test]
+    fn label_hints_reject_only_pods_that_cannot_match() {
+        let p = pod(
+            "p",
+            json!({"spec": {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"group": "g1"}}, "topologyKey": "kubernetes.io/hostname"}]}}}}),
+        );
+        let t = &p.required_anti_affinity[0];
+        assert_eq!(t.hint, Some(label_hash("group", "g1")));
+        let same = pod(
+            "a",
+            json!({"metadata": {"labels": {"group": "g1", "x": "y"}}}),
+        );
+        let other = pod("b", json!({"metadata": {"labels": {"group": "g2"}}}));
+        assert!(t.matches(&same, None));
+        assert!(!t.matches(&other, None));
+        assert!(!t.matches(&pod("c", json!({})), None));
     }
 }

@@ -124,6 +124,7 @@ impl FilterState {
                 .unwrap_or(0)
         };
         let on_host = self.by_host && node.hostname().is_some();
+        let pod_ns = cache.namespace_labels(&pod.namespace);
         let existing_blocks = self
             .existing_anti_keys
             .iter()
@@ -135,7 +136,7 @@ impl FilterState {
                         .required_anti_affinity
                         .iter()
                         .filter(|t| t.topology_key == HOSTNAME_LABEL)
-                        .any(|t| t.matches(pod, cache.namespace_labels(&pod.namespace)))
+                        .any(|t| t.matches(pod, pod_ns))
                 }));
         if existing_blocks {
             return Err(Failure::unschedulable(
