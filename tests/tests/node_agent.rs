@@ -824,3 +824,47 @@ fn config_map_secret_and_empty_dir_volumes_reach_containers() {
             .then_some(())
     });
 }
+
+#[test]
+fn lifecycle_hooks_run_after_the_init_container_and_before_the_stop() {
+    let Some(node) = Node::start("lifecycle") else {
+        return;
+    };
+    // The manifest's hostPath.
+    let data = Path::new("/tmp/rkube-lifecycle-demo");
+    let _ = std::fs::remove_dir_all(data);
+    struct Cleanup<'a>(&'a Path);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _cleanup = Cleanup(data);
+    let path = manifest("05-lifecycle.yaml");
+    node.ok(&["apply", "-f", path.to_str().expect("path")]);
+
+    // The init container sleeps 10 s first.
+    let pending = node.wait_for("the init container to run", 60, || {
+        node.pod("lifecycle-demo")
+            .filter(|p| p["status"]["initContainerStatuses"][0]["state"]["running"].is_object())
+    });
+    assert_eq!(pending["status"]["phase"], "Pending");
+    assert_eq!(&node.row("lifecycle-demo")[1..3], ["0/1", "Init:0/1"]);
+    let pod = node.wait_phase("lifecycle-demo", "Running", 60);
+    let init = &pod["status"]["initContainerStatuses"][0]["state"]["terminated"];
+    let app = &pod["status"]["containerStatuses"][0]["state"]["running"];
+    assert!(str_at(init, "/finishedAt") <= str_at(app, "/startedAt"));
+    let post = std::fs::read_to_string(data.join("postStart.log")).unwrap_or_default();
+    assert!(post.starts_with("postStart at "), "postStart.log: {post:?}");
+
+    // preStop runs, then nginx stops on its stop signal long before the 60 s.
+    let started = Instant::now();
+    node.ok(&["delete", "pod", "lifecycle-demo"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "deletion took {:?}",
+        started.elapsed()
+    );
+    let pre = std::fs::read_to_string(data.join("preStop.log")).unwrap_or_default();
+    assert!(pre.starts_with("preStop at "), "preStop.log: {pre:?}");
+}

@@ -40,8 +40,10 @@ pub struct Kill {
     pub id: String,
     /// Its name in the spec.
     pub name: String,
-    /// Why, for the log and the `Killing` event.
+    /// Why, for the log.
     pub reason: &'static str,
+    /// The `Killing` event's message.
+    pub message: String,
 }
 
 /// What to do for a pod now.
@@ -205,6 +207,7 @@ pub fn compute(
                 id: c.id.clone(),
                 name: c.name.clone(),
                 reason: "its sandbox was replaced",
+                message: format!("Stopping container {}", c.name),
             });
         }
     }
@@ -260,6 +263,10 @@ pub fn compute(
                         id: r.id.clone(),
                         name: r.name.clone(),
                         reason: "its image changed",
+                        message: format!(
+                            "Container {} definition changed, will be restarted",
+                            r.name
+                        ),
                     });
                     start(&mut actions, c, false, r.restart_count + 1);
                 }

@@ -25,6 +25,7 @@ pub mod dns;
 pub mod env;
 pub mod error;
 pub mod events;
+pub mod handlers;
 pub mod images;
 pub mod labels;
 pub mod lease;

@@ -23,6 +23,7 @@ use crate::dns::{ClusterDns, ResolvConf};
 use crate::env::{self, EnvObjects, NodeFacts};
 use crate::error::KubeletError;
 use crate::events::Recorder;
+use crate::handlers::{self, Action, Target};
 use crate::images;
 use crate::pod_state::{self, PodRuntimeState, RunState};
 use crate::podutil;
@@ -35,6 +36,8 @@ use crate::volumes;
 
 /// How soon a failed sync is retried.
 const RETRY: Duration = Duration::from_secs(2);
+/// Upstream's minimum grace period, also the extension after a late preStop.
+const MIN_GRACE: Duration = Duration::from_secs(2);
 /// How soon volumes that failed to set up are tried again.
 const MOUNT_RETRY: Duration = Duration::from_secs(5);
 
@@ -111,6 +114,21 @@ fn field_path(pod: &Pod, name: &str) -> String {
     } else {
         format!("spec.containers{{{name}}}")
     }
+}
+
+/// Upstream's message for a failed lifecycle hook.
+fn hook_message(action: Action<'_>, container: &str, pod: &Pod, error: &str) -> String {
+    let what = match action {
+        Action::Exec(cmd) => format!("Exec lifecycle hook ([{}])", cmd.join(" ")),
+        Action::HttpGet(g) => format!("HTTP lifecycle hook ({})", g.path.as_deref().unwrap_or("/")),
+        Action::Tcp(_) => "TCP lifecycle hook".to_string(),
+        Action::Sleep(s) => format!("Sleep lifecycle hook ({s})"),
+        Action::Unsupported(w) => w.to_string(),
+    };
+    format!(
+        "{what} for Container \"{container}\" in Pod \"{}\" failed - error: {error}, message: \"\"",
+        podutil::full_name(pod)
+    )
 }
 
 fn find_container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
@@ -368,19 +386,15 @@ impl<R: Runtime> PodWorker<R> {
         if plan.kill_pod {
             self.kill_all(state, grace).await?;
         }
+        let pod_ip = self.pod_ip(state);
         for k in &plan.kill {
             tracing::info!(container = %k.name, reason = k.reason, "stopping container");
-            self.event(
-                Some(&k.name),
-                "Normal",
-                "Killing",
-                format!("Stopping container {}", k.name),
-            );
-            if let Err(e) = rt.stop_container(&k.id, grace).await
-                && !e.is_not_found()
-            {
-                return Err(e.into());
-            }
+            let running = state
+                .containers
+                .iter()
+                .any(|c| c.id == k.id && c.state == RunState::Running);
+            self.stop_one(&k.id, &k.name, running, grace, &pod_ip, k.message.clone())
+                .await?;
         }
 
         let mut sandbox = state.sandbox().cloned();
@@ -641,6 +655,55 @@ impl<R: Runtime> PodWorker<R> {
             );
             return Err(Some(RETRY));
         }
+        // postStart blocks the pod's worker until it is done, as upstream.
+        let post_start = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref());
+        if let Some(action) = post_start.and_then(Action::of_hook) {
+            let pod_ip = sandbox
+                .ips
+                .first()
+                .cloned()
+                .unwrap_or_else(|| self.ctx.node_ip.clone());
+            let target = Target {
+                container_id: &id,
+                container: c,
+                pod_ip: &pod_ip,
+            };
+            if let Err(e) = handlers::run(rt, action, &target, Duration::ZERO).await {
+                let message = hook_message(action, name, &pod, &e);
+                tracing::warn!(container = name, error = %message, "postStart hook failed");
+                self.event(
+                    Some(name),
+                    "Warning",
+                    "FailedPostStartHook",
+                    message.clone(),
+                );
+                let grace = Duration::from_secs(
+                    pod.spec
+                        .as_ref()
+                        .and_then(|s| s.termination_grace_period_seconds)
+                        .unwrap_or(30)
+                        .max(2) as u64,
+                );
+                let _ = self
+                    .stop_one(
+                        &id,
+                        name,
+                        true,
+                        grace,
+                        &pod_ip,
+                        format!("FailedPostStartHook: stopping container {name}"),
+                    )
+                    .await;
+                self.reasons.insert(
+                    name.to_string(),
+                    Waiting {
+                        reason: "PostStartHookError".into(),
+                        message,
+                    },
+                );
+                return Err(Some(RETRY));
+            }
+        }
         tracing::info!(container = name, id = %id, restart_count = start.restart_count, "container started");
         self.event(
             Some(name),
@@ -652,23 +715,79 @@ impl<R: Runtime> PodWorker<R> {
         Ok(())
     }
 
+    /// The address hooks and probes reach the pod at.
+    fn pod_ip(&self, state: &PodRuntimeState) -> String {
+        if podutil::host_network(&self.pod) {
+            return self.ctx.node_ip.clone();
+        }
+        state
+            .sandbox()
+            .and_then(|s| s.ips.first().cloned())
+            .unwrap_or_default()
+    }
+
+    /// Stops one container: its preStop hook first (within `grace`), then the
+    /// stop signal, then SIGKILL when what is left of `grace` (at least 2 s,
+    /// upstream's extension for a late preStop) runs out.
+    async fn stop_one(
+        &self,
+        id: &str,
+        name: &str,
+        running: bool,
+        grace: Duration,
+        pod_ip: &str,
+        message: String,
+    ) -> Result<(), KubeletError> {
+        let rt = &*self.ctx.runtime;
+        self.event(Some(name), "Normal", "Killing", message);
+        let mut grace = grace;
+        let pre_stop = find_container(&self.pod, name)
+            .and_then(|c| Some((c, c.lifecycle.as_ref()?.pre_stop.as_ref()?)));
+        if running
+            && let Some((c, hook)) = pre_stop
+            && let Some(action) = Action::of_hook(hook)
+        {
+            let started = std::time::Instant::now();
+            let target = Target {
+                container_id: id,
+                container: c,
+                pod_ip,
+            };
+            match tokio::time::timeout(grace, handlers::run(rt, action, &target, grace)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let msg = hook_message(action, name, &self.pod, &e);
+                    tracing::warn!(container = name, error = %msg, "preStop hook failed");
+                    self.event(Some(name), "Warning", "FailedPreStopHook", msg);
+                }
+                Err(_) => {
+                    tracing::info!(container = name, "preStop hook outlasted the grace period")
+                }
+            }
+            // Whole seconds, as upstream counts them.
+            let spent = Duration::from_secs(started.elapsed().as_secs());
+            grace = grace.saturating_sub(spent).max(MIN_GRACE);
+        }
+        match rt.stop_container(id, grace).await {
+            Err(e) if !e.is_not_found() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Stops every live container (in parallel, within `grace`) and every
     /// sandbox of the pod.
     async fn kill_all(&self, state: &PodRuntimeState, grace: Duration) -> Result<(), KubeletError> {
         let rt = &*self.ctx.runtime;
+        let pod_ip = self.pod_ip(state);
         let stops = state.live_containers().map(|c| {
-            self.event(
-                Some(&c.name),
-                "Normal",
-                "Killing",
+            self.stop_one(
+                &c.id,
+                &c.name,
+                c.state == RunState::Running,
+                grace,
+                &pod_ip,
                 format!("Stopping container {}", c.name),
-            );
-            async move {
-                match rt.stop_container(&c.id, grace).await {
-                    Err(e) if !e.is_not_found() => Err(e),
-                    _ => Ok(()),
-                }
-            }
+            )
         });
         for r in join_all(stops).await {
             r?;

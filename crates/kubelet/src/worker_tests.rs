@@ -441,3 +441,67 @@ async fn env_config_errors_wait_as_create_container_config_error() {
         Some("configmap \"cfg\" not found")
     );
 }
+
+#[tokio::test]
+async fn lifecycle_hooks_run_around_the_container() {
+    let h = harness();
+    let mut w = h.worker(pod(
+        json!({"containers": [{"name": "app", "image": "busybox",
+        "lifecycle": {
+            "postStart": {"exec": {"command": ["touch", "/started"]}},
+            "preStop": {"exec": {"command": ["touch", "/stopping"]}}}}]}),
+    ));
+    w.sync(false).await.unwrap();
+    assert_eq!(
+        h.rt.take_calls()[2..],
+        [
+            "CreateContainer app",
+            "StartContainer app",
+            "ExecSync app touch /started"
+        ]
+    );
+    let mut deleting = w.pod().clone();
+    deleting.metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(h.rt.now()),
+    );
+    deleting.metadata.deletion_grace_period_seconds = Some(30);
+    deleting.metadata.resource_version = Some("9".into());
+    w.absorb(Arc::new(deleting));
+    w.sync(false).await.unwrap();
+    let calls = h.rt.take_calls();
+    assert_eq!(
+        calls[..2],
+        ["ExecSync app touch /stopping", "StopContainer app 30s"]
+    );
+
+    // A failing postStart kills the container; it waits as PostStartHookError.
+    let h = harness();
+    h.rt.state()
+        .exec_results
+        .insert("false".into(), (1, String::new()));
+    let mut w = h.worker(pod(
+        json!({"containers": [{"name": "app", "image": "busybox",
+        "lifecycle": {"postStart": {"exec": {"command": ["false"]}}}}]}),
+    ));
+    w.sync(false).await.unwrap();
+    let calls = h.rt.take_calls();
+    assert!(
+        calls.iter().any(|c| c.starts_with("StopContainer app")),
+        "{calls:?}"
+    );
+    let s = status(&w);
+    let waiting = container(&s, "app")
+        .state
+        .as_ref()
+        .unwrap()
+        .waiting
+        .clone()
+        .unwrap();
+    assert_eq!(waiting.reason.as_deref(), Some("PostStartHookError"));
+    assert!(
+        waiting
+            .message
+            .unwrap()
+            .starts_with("Exec lifecycle hook ([false]) for Container \"app\" in Pod \"p_ns(u1)\" failed - error: command 'false' exited with 1")
+    );
+}

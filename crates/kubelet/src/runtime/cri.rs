@@ -110,6 +110,18 @@ impl Runtime for CriRuntime {
         Ok(self.client.list_containers(Some(filter)).await?)
     }
 
+    async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: Duration,
+    ) -> Result<(i32, Vec<u8>)> {
+        let r = self.client.exec_sync(id, cmd, timeout).await?;
+        let mut out = r.stdout;
+        out.extend_from_slice(&r.stderr);
+        Ok((r.exit_code, out))
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<proto::Image>> {
         Ok(self.client.image_status(image).await?)
     }

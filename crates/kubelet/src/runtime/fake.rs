@@ -63,6 +63,8 @@ pub struct FakeState {
     pub pull_failures: HashMap<String, String>,
     /// Every mutating call, e.g. `RunPodSandbox web`, `StartContainer app`.
     pub calls: Vec<String>,
+    /// Answers of ExecSync by command (joined with spaces); default exit 0.
+    pub exec_results: HashMap<String, (i32, String)>,
 }
 
 /// The fake runtime.
@@ -413,6 +415,29 @@ impl Runtime for FakeRuntime {
                 image_id: String::new(),
             })
             .collect())
+    }
+
+    async fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        _timeout: Duration,
+    ) -> Result<(i32, Vec<u8>)> {
+        let mut s = self.state();
+        let name = s
+            .containers
+            .get(id)
+            .map(container_name)
+            .unwrap_or("")
+            .to_string();
+        let line = cmd.join(" ");
+        s.calls.push(format!("ExecSync {name} {line}"));
+        let (code, out) = s
+            .exec_results
+            .get(&line)
+            .cloned()
+            .unwrap_or((0, String::new()));
+        Ok((code, out.into_bytes()))
     }
 
     async fn image_status(&self, image: &str) -> Result<Option<proto::Image>> {

@@ -113,6 +113,15 @@ pub trait Runtime: Send + Sync + 'static {
         labels: HashMap<String, String>,
     ) -> impl Future<Output = Result<Vec<proto::Container>>> + Send;
 
+    /// Runs `cmd` in a running container; returns its exit code and output
+    /// (stdout then stderr). `timeout` bounds the command.
+    fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(i32, Vec<u8>)>> + Send;
+
     /// The image, or `None` when the runtime lacks it.
     fn image_status(
         &self,
