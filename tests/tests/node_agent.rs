@@ -67,6 +67,8 @@ impl Node {
             eprintln!("skipped: the runtime at {path} does not answer: {e}");
             return None;
         }
+        // The agent probes and hooks reach pods from this namespace too.
+        install_unreachable_routes();
         let cluster = Cluster::start();
         let name = format!("e2e-{test}-{}", std::process::id());
         let agent = cluster.start_node_agent(&name, &[]);
@@ -867,4 +869,165 @@ fn lifecycle_hooks_run_after_the_init_container_and_before_the_stop() {
     );
     let pre = std::fs::read_to_string(data.join("preStop.log")).unwrap_or_default();
     assert!(pre.starts_with("preStop at "), "preStop.log: {pre:?}");
+}
+
+const PROBED_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: app
+    image: testapp
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe:
+      httpGet: {port: http, path: /healthz}
+      periodSeconds: 1
+      failureThreshold: 2
+    livenessProbe:
+      httpGet: {port: 8080, path: /healthz}
+      initialDelaySeconds: 1
+      periodSeconds: 1
+      failureThreshold: 4
+"#;
+
+#[test]
+fn readiness_and_liveness_probes_drive_ready_and_restarts() {
+    let Some(node) = Node::start("probes") else {
+        return;
+    };
+    let out = node
+        .cluster
+        .kubectl_stdin(&["apply", "-f", "-"], Some(PROBED_POD));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ready = |want: &str| {
+        node.wait_for(&format!("probed Ready={want}"), 60, || {
+            node.pod("probed").filter(|p| {
+                p["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == want)
+                    && p["status"]["phase"] == "Running"
+            })
+        })
+    };
+    let pod = ready("True");
+    assert_eq!(&node.row("probed")[1..4], ["1/1", "Running", "0"]);
+    let first_id = str_at(&pod, "/status/containerStatuses/0/containerID").to_string();
+
+    // /flip makes /healthz answer 500: not ready, then killed and restarted.
+    install_unreachable_routes();
+    let ip: Ipv4Addr = str_at(&pod, "/status/podIP").parse().expect("pod IP");
+    let flip = TcpStream::connect_timeout(&SocketAddr::from((ip, 8080)), Duration::from_secs(5))
+        .and_then(|mut s| {
+            write!(
+                s,
+                "GET /flip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )?;
+            let mut b = String::new();
+            s.read_to_string(&mut b)?;
+            Ok(b)
+        })
+        .expect("flip");
+    assert!(flip.starts_with("HTTP/1.1 200"), "{flip}");
+    let unready = ready("False");
+    assert_eq!(unready["status"]["containerStatuses"][0]["ready"], false);
+    let restarted = node.wait_for("probed restarted by its liveness probe", 60, || {
+        node.pod("probed").filter(|p| {
+            let c = &p["status"]["containerStatuses"][0];
+            c["restartCount"] == 1 && c["ready"] == true
+        })
+    });
+    assert_ne!(
+        str_at(&restarted, "/status/containerStatuses/0/containerID"),
+        first_id
+    );
+    let events: Value =
+        serde_json::from_str(&node.ok(&["get", "events", "-o", "json"])).expect("events");
+    let messages: Vec<String> = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["involvedObject"]["name"] == "probed")
+        .map(|e| format!("{} {}", str_at(e, "/reason"), str_at(e, "/message")))
+        .collect();
+    for want in [
+        "Unhealthy Readiness probe failed: HTTP probe failed with statuscode: 500",
+        "Unhealthy Liveness probe failed: HTTP probe failed with statuscode: 500",
+        "Killing Container app failed liveness probe, will be restarted",
+    ] {
+        assert!(
+            messages.iter().any(|m| m == want),
+            "no {want:?} in {messages:#?}"
+        );
+    }
+}
+
+#[test]
+fn startup_probe_failures_restart_the_container() {
+    let Some(node) = Node::start("startup") else {
+        return;
+    };
+    let path = manifest("04-probes.yaml");
+    node.ok(&["apply", "-f", path.to_str().expect("path")]);
+    let pod = node.wait_phase("probe-demo", "Running", 60);
+    // Not started (startup probe pending), so not ready: READY 0/1, and the
+    // Service lists the pod under its not-ready addresses.
+    let c = &pod["status"]["containerStatuses"][0];
+    assert_eq!(
+        (c["started"].as_bool(), c["ready"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(&node.row("probe-demo")[1..3], ["0/1", "Running"]);
+    let ip = str_at(&pod, "/status/podIP").to_string();
+    node.wait_for(
+        "the pod among the Service's not-ready addresses",
+        30,
+        || {
+            let out = node
+                .cluster
+                .kubectl(&["get", "endpoints", "probe-demo", "-o", "json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            v["subsets"][0]["notReadyAddresses"]
+                .as_array()?
+                .iter()
+                .any(|a| a["ip"] == ip.as_str())
+                .then_some(())
+        },
+    );
+    // /start.html does not exist: from ~40 s the startup probe fails 3 times
+    // and the container is restarted.
+    install_unreachable_routes();
+    let restarted = node.wait_for("probe-demo restarted by its startup probe", 90, || {
+        node.pod("probe-demo")
+            .filter(|p| p["status"]["containerStatuses"][0]["restartCount"] == 1)
+    });
+    let last = &restarted["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert!(last["exitCode"].is_i64(), "{restarted}");
+    let messages: Vec<String> = {
+        let events: Value =
+            serde_json::from_str(&node.ok(&["get", "events", "-o", "json"])).expect("events");
+        events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["involvedObject"]["name"] == "probe-demo")
+            .map(|e| format!("{} {}", str_at(e, "/reason"), str_at(e, "/message")))
+            .collect()
+    };
+    for want in [
+        "Unhealthy Startup probe failed: HTTP probe failed with statuscode: 404",
+        "Killing Container web failed startup probe, will be restarted",
+    ] {
+        assert!(
+            messages.iter().any(|m| m == want),
+            "no {want:?} in {messages:#?}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! the app containers to (re)start after their CrashLoopBackOff, what to kill.
 //! Pure: the worker executes the plan.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -149,12 +149,14 @@ fn start(actions: &mut PodActions, c: &Container, init: bool, restart_count: u32
 }
 
 /// What to do for `pod` given `state` at `now`. `backoff` remembers crash
-/// delays between calls.
+/// delays between calls; `unhealthy` names the running containers (by id)
+/// that failed their liveness or startup probe, with the `Killing` message.
 pub fn compute(
     pod: &Pod,
     state: &PodRuntimeState,
     backoff: &mut Backoff,
     now: Timestamp,
+    unhealthy: &HashMap<String, String>,
 ) -> PodActions {
     let mut actions = PodActions::default();
     garbage(state, &mut actions);
@@ -258,7 +260,15 @@ pub fn compute(
             RunState::Running | RunState::Unknown if r.sandbox_id == sandbox.id => {
                 finished = false;
                 let image = c.image.as_deref().unwrap_or("");
-                if !r.spec_image.is_empty() && r.spec_image != image {
+                if let Some(message) = unhealthy.get(&r.id) {
+                    // Restarted (per restartPolicy) once it has stopped.
+                    actions.kill.push(Kill {
+                        id: r.id.clone(),
+                        name: r.name.clone(),
+                        reason: "it failed a probe",
+                        message: message.clone(),
+                    });
+                } else if !r.spec_image.is_empty() && r.spec_image != image {
                     actions.kill.push(Kill {
                         id: r.id.clone(),
                         name: r.name.clone(),

@@ -38,6 +38,7 @@ pub mod pod_state;
 pub mod pod_worker;
 pub mod pod_workers;
 pub mod podutil;
+pub mod prober;
 pub mod quantity;
 pub mod runtime;
 pub mod sandbox;

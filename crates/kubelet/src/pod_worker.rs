@@ -3,7 +3,7 @@
 //! reports the pod's status, and on deletion stops everything within the
 //! grace period, removes it and deletes the pod object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use futures::future::join_all;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Secret, Service};
 use kube::api::Api;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::{self, PodActions, Start, Waiting};
@@ -27,6 +27,7 @@ use crate::handlers::{self, Action, Target};
 use crate::images;
 use crate::pod_state::{self, PodRuntimeState, RunState};
 use crate::podutil;
+use crate::prober::{Kind, PodProbes};
 use crate::runtime::{Runtime, proto};
 use crate::sandbox::{hosts_file, sandbox_config};
 use crate::service_env;
@@ -102,6 +103,10 @@ pub struct PodWorker<R> {
     reasons: BTreeMap<String, Waiting>,
     /// The pod's volumes, once set up.
     volumes: BTreeMap<String, volumes::Mounted>,
+    /// The probes of its running containers.
+    probes: PodProbes,
+    /// Notified when a probe result changes.
+    wake: Arc<Notify>,
 }
 
 fn rv(pod: &Pod) -> Option<u64> {
@@ -141,12 +146,15 @@ fn find_container<'a>(pod: &'a Pod, name: &str) -> Option<&'a Container> {
 impl<R: Runtime> PodWorker<R> {
     /// A worker for `pod`.
     pub fn new(ctx: Arc<WorkerContext<R>>, pod: Arc<Pod>) -> Self {
+        let wake = Arc::new(Notify::new());
         PodWorker {
             ctx,
             pod,
             backoff: Backoff::default(),
             reasons: BTreeMap::new(),
             volumes: BTreeMap::new(),
+            probes: PodProbes::new(wake.clone()),
+            wake,
         }
     }
 
@@ -179,6 +187,7 @@ impl<R: Runtime> PodWorker<R> {
         stop: CancellationToken,
     ) {
         let uid = self.uid();
+        let wake = self.wake.clone();
         loop {
             let update = rx.borrow_and_update().clone();
             self.absorb(update.pod);
@@ -197,6 +206,7 @@ impl<R: Runtime> PodWorker<R> {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 changed = rx.changed() => if changed.is_err() { break },
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -267,7 +277,8 @@ impl<R: Runtime> PodWorker<R> {
                 .is_none_or(|c| c.state != RunState::Running)
         });
         let now = (self.ctx.clock)();
-        let mut plan = actions::compute(&self.pod, &state, &mut self.backoff, now);
+        let unhealthy = self.update_probes(&state, now);
+        let mut plan = actions::compute(&self.pod, &state, &mut self.backoff, now, &unhealthy);
         let mut requeue = plan.requeue;
         // Volumes first (and refreshed on every sync, so ConfigMap and Secret
         // updates reach running containers); without them nothing starts.
@@ -322,6 +333,60 @@ impl<R: Runtime> PodWorker<R> {
         Ok(Outcome::Wait(requeue))
     }
 
+    /// Starts the probes of the running containers of the current sandbox,
+    /// stops those of other containers; returns the containers that failed
+    /// their liveness or startup probe, with the `Killing` message.
+    fn update_probes(
+        &mut self,
+        state: &PodRuntimeState,
+        now: Timestamp,
+    ) -> HashMap<String, String> {
+        let pod_ip = self.pod_ip(state);
+        let sandbox = state.sandbox().filter(|s| s.ready).map(|s| s.id.clone());
+        let mut running = vec![];
+        for c in podutil::containers(&self.pod) {
+            let Some(r) = state.latest(&c.name).filter(|r| {
+                r.state == RunState::Running && Some(&r.sandbox_id) == sandbox.as_ref()
+            }) else {
+                continue;
+            };
+            running.push(r.id.clone());
+            let since = podutil::ts(r.started_at)
+                .map(|t| Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::ZERO);
+            self.probes.ensure(
+                &self.ctx.runtime,
+                &self.pod,
+                c,
+                &r.id,
+                &pod_ip,
+                since,
+                &self.ctx.events,
+            );
+        }
+        let ids: Vec<&str> = running.iter().map(String::as_str).collect();
+        self.probes.retain(&ids);
+        let mut unhealthy = HashMap::new();
+        for (id, view) in self.probes.views() {
+            let Some(kind) = view.failed else { continue };
+            let name = state
+                .containers
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            let which = match kind {
+                Kind::Startup => "startup",
+                _ => "liveness",
+            };
+            unhealthy.insert(
+                id,
+                format!("Container {name} failed {which} probe, will be restarted"),
+            );
+        }
+        unhealthy
+    }
+
     /// Sends the status computed from `state`.
     async fn report(
         &mut self,
@@ -333,12 +398,14 @@ impl<R: Runtime> PodWorker<R> {
     }
 
     fn compute_status(&self, state: &PodRuntimeState, terminated: bool) -> PodStatus {
+        let probes = self.probes.views();
         let input = StatusInput {
             state,
             waiting: &self.reasons,
             host_ip: &self.ctx.node_ip,
             terminated,
             now: (self.ctx.clock)(),
+            probes: &probes,
         };
         status::compute(&self.pod, &input)
     }

@@ -2,7 +2,7 @@
 //! containers wait, as upstream's `generateAPIPodStatus` and `getPhase`.
 //! Pure: the status manager sends it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::actions::Waiting;
 use crate::pod_state::{ContainerRecord, PodRuntimeState, RunState};
 use crate::podutil::{self, RestartPolicy, ts};
+use crate::prober::ProbeView;
 
 /// The conditions the kubelet owns, in the order upstream reports them.
 pub const KUBELET_CONDITIONS: [&str; 5] = [
@@ -38,6 +39,8 @@ pub struct StatusInput<'a> {
     pub terminated: bool,
     /// Now, for new transition times.
     pub now: Timestamp,
+    /// Probe results by container id (containers without probes are absent).
+    pub probes: &'a HashMap<String, ProbeView>,
 }
 
 fn time(t: Option<Timestamp>) -> Option<Time> {
@@ -140,11 +143,13 @@ fn container_status(
             }
             status.image_id = r.image_ref.clone();
             status.restart_count = i32::try_from(r.restart_count).unwrap_or(i32::MAX);
-            status.started = Some(running);
+            let probe = input.probes.get(&r.id).copied().unwrap_or_default();
+            let started = running && probe.started != Some(false);
+            status.started = Some(started);
             status.ready = if init && !podutil::is_sidecar(c) {
                 succeeded
             } else {
-                running
+                started && probe.ready != Some(false)
             };
             if let Some(prev) = state.previous(&c.name) {
                 let last = api_state(prev);
