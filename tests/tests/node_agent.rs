@@ -227,7 +227,7 @@ impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.cluster.kubectl(&[
             "delete",
-            "deployments,replicasets,jobs",
+            "cronjobs,deployments,replicasets,jobs",
             "--all",
             "-A",
             "--wait=false",
@@ -422,6 +422,17 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: oom}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: busybox
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    resources: {limits: {memory: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: counter}
 spec:
   restartPolicy: Never
@@ -517,6 +528,17 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
     assert_eq!(t["exitCode"], 3);
     assert_eq!(t["reason"], "Error");
     assert_eq!(&node.row("fails")[1..4], ["0/1", "Error", "0"]);
+
+    // Over its memory limit: OOMKilled.
+    let oom = node.wait_phase("oom", "Failed", 60);
+    let t = &oom["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(
+        (t["reason"].as_str(), t["exitCode"].as_i64()),
+        (Some("OOMKilled"), Some(137)),
+        "{oom}"
+    );
+    assert_eq!(&node.row("oom")[1..3], ["0/1", "OOMKilled"]);
+    assert_eq!(oom["status"]["qosClass"], "Burstable");
 
     // Init containers one after another, then the app.
     let inits = node.wait_phase("inits", "Running", 60);
@@ -1030,4 +1052,44 @@ fn startup_probe_failures_restart_the_container() {
             "no {want:?} in {messages:#?}"
         );
     }
+}
+
+#[test]
+fn jobs_complete_with_real_containers() {
+    let Some(node) = Node::start("jobs") else {
+        return;
+    };
+    let path = manifest("08-jobs.yaml");
+    node.ok(&["apply", "-f", path.to_str().expect("path")]);
+    let succeeded = |job: &str, n: i64, secs: u64| {
+        node.wait_for(&format!("job {job} to complete {n}"), secs, || {
+            let out = node.cluster.kubectl(&["get", "job", job, "-o", "json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v["status"]["succeeded"].as_i64() == Some(n)).then_some(v)
+        })
+    };
+    succeeded("myjob", 1, 60);
+    let row: Vec<String> = node
+        .ok(&["get", "job", "myjob", "--no-headers"])
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(row[2], "1/1", "{row:?}");
+    assert_eq!(node.ok(&["logs", "job/myjob"]), "hello pi\n");
+    // Two at a time until six succeed.
+    succeeded("parallel", 6, 90);
+    let pods = node.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "job-name=parallel",
+        "-o",
+        "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
+    ]);
+    assert_eq!(
+        pods.lines().filter(|p| *p == "Succeeded").count(),
+        6,
+        "{pods}"
+    );
+    node.ok(&["delete", "cronjob", "hello-cron"]);
 }
