@@ -1093,3 +1093,54 @@ fn jobs_complete_with_real_containers() {
     );
     node.ok(&["delete", "cronjob", "hello-cron"]);
 }
+
+#[test]
+fn static_pods_run_from_the_manifests_directory_with_a_mirror() {
+    let Some(node) = Node::start("static") else {
+        return;
+    };
+    let dir = node.agent.data_dir.join("agent/manifests");
+    std::fs::create_dir_all(&dir).expect("manifests dir");
+    std::fs::copy(manifest("09-static-pod.yaml"), dir.join("static-web.yaml")).expect("copy");
+    let name = format!("static-web-{}", node.name());
+    let mirror = node.wait_phase(&name, "Running", 90);
+    assert!(
+        mirror["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string(),
+        "{mirror}"
+    );
+    assert_eq!(mirror["metadata"]["ownerReferences"][0]["kind"], "Node");
+    assert_eq!(mirror["metadata"]["labels"]["role"], "static");
+    let running = node.wait_for("the mirror to show the pod ready", 30, || {
+        node.pod(&name)
+            .filter(|p| p["status"]["containerStatuses"][0]["ready"] == true)
+    });
+    assert_eq!(&node.row(&name)[1..4], ["1/1", "Running", "0"]);
+    let id = str_at(&running, "/status/containerStatuses/0/containerID").to_string();
+    let ip: Ipv4Addr = str_at(&running, "/status/podIP").parse().expect("pod IP");
+    let page = node.wait_for("the static nginx to answer", 20, || http_get(ip, 80).ok());
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+
+    // Deleting the mirror through the API does not stop the pod: it comes back.
+    let old_uid = str_at(&running, "/metadata/uid").to_string();
+    node.ok(&["delete", "pod", &name]);
+    let back = node.wait_for("the mirror pod to come back", 30, || {
+        node.pod(&name).filter(|p| {
+            p["metadata"]["uid"] != old_uid.as_str()
+                && p["status"]["containerStatuses"][0]["ready"] == true
+        })
+    });
+    assert_eq!(str_at(&back, "/status/containerStatuses/0/containerID"), id);
+    assert_eq!(back["status"]["containerStatuses"][0]["restartCount"], 0);
+
+    // Removing the file stops the pod and removes its mirror.
+    std::fs::remove_file(dir.join("static-web.yaml")).expect("remove manifest");
+    node.wait_for("the mirror pod to go", 30, || {
+        node.pod(&name).is_none().then_some(())
+    });
+    let node_name = node.name().to_string();
+    node.wait_for("the static pod's sandbox to go", 30, || {
+        node.sandboxes(&[(NODE_LABEL, &node_name)])
+            .is_empty()
+            .then_some(())
+    });
+}

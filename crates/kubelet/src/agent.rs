@@ -131,13 +131,13 @@ pub async fn run_with<R: Runtime>(
         }
     };
     tracing::info!(node = %config.node_name, ip = %node_ip, "node registered");
-    let uid = node.metadata.uid.clone().unwrap_or_default();
+    let node_uid = node.metadata.uid.clone().unwrap_or_default();
 
     tokio::spawn(
         lease::run(
             client.clone(),
             config.node_name.clone(),
-            uid,
+            node_uid.clone(),
             config.lease_duration_seconds,
             config.lease_renew_interval,
             stop.clone(),
@@ -245,7 +245,7 @@ pub async fn run_with<R: Runtime>(
         clock: crate::pod_worker::system_clock(),
         config,
     });
-    pod_source::run(client, ctx, stop.clone())
+    pod_source::run(client, ctx, node_uid, stop.clone())
         .instrument(tracing::info_span!("pods"))
         .await;
     Ok(())

@@ -57,14 +57,18 @@ pub struct KubeletConfig {
     /// The bearer token the API server presents (the node join token); no
     /// HTTPS server without one.
     pub server_token: Option<String>,
+    /// Where static pod manifests are read from (`DIR/agent/manifests`).
+    pub static_pod_dir: PathBuf,
+    /// How often that directory is read.
+    pub static_pod_period: Duration,
 }
 
 impl KubeletConfig {
     /// Defaults for node `node_name` with state under `root_dir`.
     pub fn new(node_name: impl Into<String>, root_dir: impl Into<PathBuf>) -> Self {
+        let root_dir: PathBuf = root_dir.into();
         KubeletConfig {
             node_name: node_name.into(),
-            root_dir: root_dir.into(),
             runtime_endpoint: rkube_cri::DEFAULT_ENDPOINT.to_string(),
             cni_conf_dir: std::env::var_os("RKUBE_CNI_CONF_DIR")
                 .map(PathBuf::from)
@@ -85,6 +89,9 @@ impl KubeletConfig {
             kubelet_port: 10250,
             kubelet_address: IpAddr::from([0, 0, 0, 0]),
             server_token: None,
+            static_pod_dir: root_dir.join("manifests"),
+            static_pod_period: Duration::from_secs(2),
+            root_dir,
         }
     }
 

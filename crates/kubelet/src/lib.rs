@@ -44,6 +44,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod server;
 pub mod service_env;
+pub mod static_pods;
 pub mod status;
 pub mod status_manager;
 pub mod volumes;

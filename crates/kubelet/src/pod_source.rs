@@ -20,6 +20,7 @@ use crate::pod_worker::{WorkerContext, remove_orphan};
 use crate::pod_workers::PodWorkers;
 use crate::podutil;
 use crate::runtime::Runtime;
+use crate::static_pods;
 
 /// A fingerprint of what the runtime holds, per pod UID.
 async fn relist<R: Runtime>(runtime: &R, node: &str) -> Option<HashMap<String, u64>> {
@@ -53,29 +54,163 @@ async fn relist<R: Runtime>(runtime: &R, node: &str) -> Option<HashMap<String, u
     )
 }
 
-/// Runs until `stop`.
+/// Mirror pods in the API and the static pods they stand for.
+struct Statics {
+    client: kube::Client,
+    node: String,
+    node_uid: String,
+    /// Static pods by UID.
+    pods: std::collections::BTreeMap<String, Pod>,
+    /// Mirror pods by `namespace/name`.
+    mirrors: HashMap<String, Pod>,
+    /// Manifests that failed to parse (warned once).
+    warned: HashMap<String, String>,
+    /// Mirror writes in flight, by `namespace/name`.
+    busy: HashSet<String>,
+    writes: JoinSet<String>,
+}
+
+impl Statics {
+    fn mirror_of(&self, uid: &str) -> Option<Arc<Pod>> {
+        let pod = self.pods.get(uid)?;
+        self.mirrors
+            .get(&podutil::key(pod))
+            .filter(|m| static_pods::mirror_hash(m) == Some(uid))
+            .map(|m| Arc::new(m.clone()))
+    }
+
+    /// One step toward every static pod having exactly one current mirror.
+    fn reconcile(&mut self) {
+        let mut want: HashMap<String, &Pod> = HashMap::new();
+        for pod in self.pods.values() {
+            want.insert(podutil::key(pod), pod);
+        }
+        let mut ops: Vec<(String, MirrorOp)> = vec![];
+        for (key, pod) in &want {
+            match self.mirrors.get(key) {
+                Some(m)
+                    if m.metadata.deletion_timestamp.is_none()
+                        && static_pods::mirror_hash(m) == pod.metadata.uid.as_deref() => {}
+                Some(m) => ops.push((key.clone(), MirrorOp::Delete(m.clone()))),
+                None => ops.push((
+                    key.clone(),
+                    MirrorOp::Create(static_pods::mirror_of(pod, &self.node, &self.node_uid)),
+                )),
+            }
+        }
+        for (key, m) in &self.mirrors {
+            if !want.contains_key(key) {
+                ops.push((key.clone(), MirrorOp::Delete(m.clone())));
+            }
+        }
+        for (key, op) in ops {
+            if !self.busy.insert(key.clone()) {
+                continue;
+            }
+            let client = self.client.clone();
+            self.writes.spawn(
+                async move {
+                    op.apply(client).await;
+                    key
+                }
+                .instrument(tracing::info_span!("mirror-pod")),
+            );
+        }
+    }
+}
+
+enum MirrorOp {
+    Create(Pod),
+    Delete(Pod),
+}
+
+impl MirrorOp {
+    async fn apply(self, client: kube::Client) {
+        match self {
+            MirrorOp::Create(pod) => {
+                let api: Api<Pod> = Api::namespaced(
+                    client,
+                    pod.metadata.namespace.as_deref().unwrap_or("default"),
+                );
+                match api.create(&Default::default(), &pod).await {
+                    Ok(_) => tracing::info!(pod = %podutil::key(&pod), "mirror pod created"),
+                    Err(e) if crate::error::is_conflict(&e) => {}
+                    Err(e) => {
+                        tracing::warn!(pod = %podutil::key(&pod), error = %e, "creating a mirror pod failed")
+                    }
+                }
+            }
+            MirrorOp::Delete(pod) => {
+                let api: Api<Pod> = Api::namespaced(
+                    client,
+                    pod.metadata.namespace.as_deref().unwrap_or("default"),
+                );
+                let params = kube::api::DeleteParams {
+                    grace_period_seconds: Some(0),
+                    preconditions: Some(kube::api::Preconditions {
+                        uid: pod.metadata.uid.clone(),
+                        resource_version: None,
+                    }),
+                    ..Default::default()
+                };
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
+                match api.delete(name, &params).await {
+                    Ok(_) => tracing::info!(pod = %podutil::key(&pod), "mirror pod deleted"),
+                    Err(e) if crate::error::is_not_found(&e) || crate::error::is_conflict(&e) => {}
+                    Err(e) => {
+                        tracing::warn!(pod = %podutil::key(&pod), error = %e, "deleting a mirror pod failed")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs until `stop`. `node_uid` owns the mirror pods.
 pub async fn run<R: Runtime>(
     client: kube::Client,
     ctx: Arc<WorkerContext<R>>,
+    node_uid: String,
     stop: CancellationToken,
 ) {
     let node = ctx.config.node_name.clone();
-    let api: Api<Pod> = Api::all(client);
+    let api: Api<Pod> = Api::all(client.clone());
     let cfg = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
     let mut events = watcher(api, cfg).default_backoff().boxed();
     let (mut workers, mut done) = PodWorkers::new(ctx.clone(), stop.clone());
     let mut relist_tick = tokio::time::interval(ctx.config.relist_period);
     relist_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut static_tick = tokio::time::interval(ctx.config.static_pod_period);
+    static_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let seen_at = jiff::Timestamp::now().to_string();
+    let mut statics = Statics {
+        client,
+        node: node.clone(),
+        node_uid,
+        pods: Default::default(),
+        mirrors: HashMap::new(),
+        warned: HashMap::new(),
+        busy: HashSet::new(),
+        writes: JoinSet::new(),
+    };
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut listing: Option<HashSet<String>> = None;
     let mut synced = false;
     let mut orphans: JoinSet<String> = JoinSet::new();
     let mut cleaning: HashSet<String> = HashSet::new();
     loop {
+        let mut mirrors_changed = false;
         tokio::select! {
             _ = stop.cancelled() => break,
             ev = events.next() => match ev {
                 Some(Ok(watcher::Event::Init)) => listing = Some(HashSet::new()),
+                Some(Ok(watcher::Event::InitApply(pod))) if static_pods::is_mirror(&pod) => {
+                    if let Some(l) = listing.as_mut() {
+                        l.insert(format!("mirror:{}", podutil::key(&pod)));
+                    }
+                    statics.mirrors.insert(podutil::key(&pod), pod);
+                    mirrors_changed = true;
+                }
                 Some(Ok(watcher::Event::InitApply(pod))) => {
                     if let Some(l) = listing.as_mut() {
                         l.insert(podutil::uid(&pod).to_string());
@@ -87,15 +222,31 @@ pub async fn run<R: Runtime>(
                     // Pods deleted while the watch was down.
                     for uid in workers.uids() {
                         if !listed.contains(&uid)
+                            && !statics.pods.contains_key(&uid)
                             && let Some(pod) = workers.pod(&uid)
                         {
                             workers.remove((*pod).clone());
                         }
                     }
+                    statics
+                        .mirrors
+                        .retain(|key, _| listed.contains(&format!("mirror:{key}")));
+                    mirrors_changed = true;
                     if !synced {
                         tracing::info!(pods = listed.len(), "pods of this node listed");
                     }
                     synced = true;
+                }
+                Some(Ok(watcher::Event::Apply(pod))) if static_pods::is_mirror(&pod) => {
+                    statics.mirrors.insert(podutil::key(&pod), pod);
+                    mirrors_changed = true;
+                }
+                Some(Ok(watcher::Event::Delete(pod))) if static_pods::is_mirror(&pod) => {
+                    let key = podutil::key(&pod);
+                    if statics.mirrors.get(&key).is_some_and(|m| m.metadata.uid == pod.metadata.uid) {
+                        statics.mirrors.remove(&key);
+                    }
+                    mirrors_changed = true;
                 }
                 Some(Ok(watcher::Event::Apply(pod))) => workers.update(pod),
                 Some(Ok(watcher::Event::Delete(pod))) => workers.remove(pod),
@@ -103,6 +254,32 @@ pub async fn run<R: Runtime>(
                 None => break,
             },
             Some(uid) = done.recv() => workers.reap(&uid),
+            Some(Ok(key)) = statics.writes.join_next(), if !statics.writes.is_empty() => {
+                statics.busy.remove(&key);
+            }
+            _ = static_tick.tick() => {
+                let now = static_pods::load_dir(&ctx.config.static_pod_dir, &node, &seen_at, &mut statics.warned);
+                for (uid, pod) in &now {
+                    if !statics.pods.contains_key(uid) {
+                        tracing::info!(pod = %podutil::key(pod), "static pod found");
+                        workers.update(pod.clone());
+                    }
+                }
+                let gone: Vec<String> = statics
+                    .pods
+                    .keys()
+                    .filter(|uid| !now.contains_key(*uid))
+                    .cloned()
+                    .collect();
+                for uid in gone {
+                    if let Some(pod) = statics.pods.get(&uid) {
+                        tracing::info!(pod = %podutil::key(pod), "static pod removed");
+                        workers.remove(pod.clone());
+                    }
+                }
+                statics.pods = now;
+                mirrors_changed = true;
+            }
             Some(Ok(uid)) = orphans.join_next(), if !orphans.is_empty() => {
                 cleaning.remove(&uid);
             }
@@ -129,6 +306,14 @@ pub async fn run<R: Runtime>(
                     }
                 }
                 seen = now;
+            }
+        }
+        if mirrors_changed {
+            if synced {
+                statics.reconcile();
+            }
+            for uid in statics.pods.keys() {
+                workers.set_mirror(uid, statics.mirror_of(uid));
             }
         }
     }

@@ -31,6 +31,7 @@ use crate::prober::{Kind, PodProbes};
 use crate::runtime::{Runtime, proto};
 use crate::sandbox::{hosts_file, sandbox_config};
 use crate::service_env;
+use crate::static_pods;
 use crate::status::{self, StatusInput};
 use crate::status_manager::StatusManager;
 use crate::volumes;
@@ -83,6 +84,8 @@ pub struct PodUpdate {
     pub removed: bool,
     /// Bumped to make the worker sync (the runtime changed).
     pub wake: u64,
+    /// For a static pod: its mirror pod in the API, which shows its status.
+    pub mirror: Option<Arc<Pod>>,
 }
 
 /// The outcome of one sync.
@@ -107,6 +110,8 @@ pub struct PodWorker<R> {
     probes: PodProbes,
     /// Notified when a probe result changes.
     wake: Arc<Notify>,
+    /// A static pod's mirror pod, as last seen or written.
+    mirror: Option<Arc<Pod>>,
 }
 
 fn rv(pod: &Pod) -> Option<u64> {
@@ -155,6 +160,7 @@ impl<R: Runtime> PodWorker<R> {
             volumes: BTreeMap::new(),
             probes: PodProbes::new(wake.clone()),
             wake,
+            mirror: None,
         }
     }
 
@@ -179,6 +185,17 @@ impl<R: Runtime> PodWorker<R> {
         }
     }
 
+    /// Takes the static pod's mirror unless the worker holds a newer version of it.
+    pub fn absorb_mirror(&mut self, mirror: Option<Arc<Pod>>) {
+        let keep = match (&mirror, &self.mirror) {
+            (Some(new), Some(old)) => new.metadata.uid == old.metadata.uid && rv(old) > rv(new),
+            _ => false,
+        };
+        if !keep {
+            self.mirror = mirror;
+        }
+    }
+
     /// Runs until the pod is gone or `stop`, then reports its UID on `done`.
     pub async fn run(
         mut self,
@@ -191,6 +208,7 @@ impl<R: Runtime> PodWorker<R> {
         loop {
             let update = rx.borrow_and_update().clone();
             self.absorb(update.pod);
+            self.absorb_mirror(update.mirror);
             let wait = match self.sync(update.removed).await {
                 Ok(Outcome::Done) => break,
                 Ok(Outcome::Wait(d)) => d.unwrap_or(if self.refreshes_volumes() {
@@ -407,10 +425,31 @@ impl<R: Runtime> PodWorker<R> {
             now: (self.ctx.clock)(),
             probes: &probes,
         };
-        status::compute(&self.pod, &input)
+        // A static pod's status lives on its mirror pod.
+        match self
+            .mirror
+            .as_ref()
+            .filter(|_| static_pods::is_static(&self.pod))
+        {
+            Some(m) => {
+                let mut base = (*self.pod).clone();
+                base.status = m.status.clone();
+                status::compute(&base, &input)
+            }
+            None => status::compute(&self.pod, &input),
+        }
     }
 
     async fn send_status(&mut self, new: PodStatus) -> Result<(), KubeletError> {
+        if static_pods::is_static(&self.pod) {
+            if let (Some(sm), Some(mirror)) = (&self.ctx.status, &self.mirror)
+                && mirror.metadata.deletion_timestamp.is_none()
+                && let Some(updated) = sm.set(mirror, &new).await?
+            {
+                self.mirror = Some(Arc::new(updated));
+            }
+            return Ok(());
+        }
         if let Some(sm) = &self.ctx.status {
             if let Some(updated) = sm.set(&self.pod, &new).await? {
                 self.pod = Arc::new(updated);

@@ -71,6 +71,7 @@ impl<R: Runtime> PodWorkers<R> {
             pod: pod.clone(),
             removed,
             wake: 0,
+            mirror: None,
         });
         let span = tracing::info_span!("pod", pod = %podutil::key(&pod), uid = %uid);
         let worker = PodWorker::new(self.ctx.clone(), pod);
@@ -80,6 +81,26 @@ impl<R: Runtime> PodWorkers<R> {
                 .instrument(span),
         );
         self.workers.insert(uid, Handle { tx });
+    }
+
+    /// Gives a static pod's worker its mirror pod (`None`: there is none).
+    pub fn set_mirror(&self, uid: &str, mirror: Option<Arc<Pod>>) {
+        if let Some(h) = self.workers.get(uid) {
+            h.tx.send_if_modified(|u| {
+                let same = match (&u.mirror, &mirror) {
+                    (Some(a), Some(b)) => {
+                        a.metadata.uid == b.metadata.uid
+                            && a.metadata.resource_version == b.metadata.resource_version
+                    }
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same {
+                    u.mirror = mirror;
+                }
+                !same
+            });
+        }
     }
 
     /// Makes the worker of `uid` sync now.
