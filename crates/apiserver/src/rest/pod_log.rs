@@ -159,6 +159,11 @@ fn kubelet_endpoint(node: &Value) -> Option<(String, i64)> {
     Some((ip, port))
 }
 
+/// A node of `rkube agent --simulate`.
+fn is_simulated(node: &Value) -> bool {
+    node.pointer("/metadata/annotations/rkube.io~1simulated") == Some(&Value::from("true"))
+}
+
 async fn get_json(state: &AppState, key: &str) -> Result<Option<Value>, ApiError> {
     match state.store.get(key).await? {
         Some(kv) => Ok(Some(
@@ -193,6 +198,15 @@ pub async fn pod_log(
     let node = get_json(state, &meta::key(nodes, "", &node_name))
         .await?
         .ok_or_else(|| ApiError::bad_request(format!("node \"{node_name}\" not found")))?;
+    // Simulated nodes (rkube agent --simulate) run no containers and their
+    // addresses lead nowhere: never dial them.
+    if is_simulated(&node) {
+        return Err(ApiError::ServiceUnavailable {
+            message: format!(
+                "log is not available: node \"{node_name}\" is simulated and runs no containers"
+            ),
+        });
+    }
     let (ip, port) = kubelet_endpoint(&node)
         .ok_or_else(|| ApiError::bad_request(format!("node \"{node_name}\" has no address")))?;
 
@@ -325,5 +339,8 @@ mod tests {
             {"type": "InternalIP", "address": "127.0.0.1"}],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 12345}}}});
         assert_eq!(kubelet_endpoint(&n), Some(("127.0.0.1".into(), 12345)));
+        assert!(!is_simulated(&n));
+        let sim = json!({"metadata": {"annotations": {"rkube.io/simulated": "true"}}});
+        assert!(is_simulated(&sim));
     }
 }
