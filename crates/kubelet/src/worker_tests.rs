@@ -505,3 +505,33 @@ async fn lifecycle_hooks_run_around_the_container() {
             .starts_with("Exec lifecycle hook ([false]) for Container \"app\" in Pod \"p_ns(u1)\" failed - error: command 'false' exited with 1")
     );
 }
+
+#[tokio::test]
+async fn sidecars_keep_running_beside_the_app() {
+    let h = harness();
+    let mut w = h.worker(pod(json!({
+        "initContainers": [
+            {"name": "proxy", "image": "busybox", "restartPolicy": "Always"},
+            {"name": "setup", "image": "busybox"}],
+        "containers": [{"name": "app", "image": "busybox"}]})));
+    w.sync(false).await.unwrap();
+    assert_eq!(h.rt.take_calls().last().unwrap(), "StartContainer proxy");
+    w.sync(false).await.unwrap();
+    assert_eq!(h.rt.take_calls().last().unwrap(), "StartContainer setup");
+    h.rt.exit("setup", 0);
+    w.sync(false).await.unwrap();
+    assert_eq!(h.rt.take_calls().last().unwrap(), "StartContainer app");
+    let s = status(&w);
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(condition(&s, "Initialized"), "True");
+    assert_eq!(condition(&s, "Ready"), "True");
+    let proxy = container(&s, "proxy");
+    assert!(proxy.ready && proxy.state.as_ref().unwrap().running.is_some());
+
+    // A sidecar that dies is restarted; the app keeps running.
+    h.rt.exit("proxy", 1);
+    w.sync(false).await.unwrap();
+    assert_eq!(h.rt.take_calls().last().unwrap(), "StartContainer proxy");
+    assert_eq!(container(&status(&w), "proxy").restart_count, 1);
+    assert_eq!(h.rt.containers_named("app").len(), 1);
+}
