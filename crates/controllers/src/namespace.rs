@@ -76,35 +76,42 @@ async fn reconcile(ns: Arc<Namespace>, client: Arc<Client>) -> Result<Action, Co
         .as_ref()
         .and_then(|s| s.finalizers.clone())
         .unwrap_or_default();
-    if !finalizers.iter().any(|f| f == KUBERNETES_FINALIZER) {
-        return Ok(Action::await_change());
-    }
     let name = ns.name_any();
-    let remaining = delete_contents(&client, &name).await?;
-    if remaining > 0 {
-        debug!(namespace = %name, remaining, "waiting for namespace contents to go");
-        return Ok(Action::requeue(Duration::from_millis(500)));
-    }
-    let mut finalized = ns.as_ref().clone();
-    if let Some(spec) = finalized.spec.as_mut() {
-        spec.finalizers = Some(
-            finalizers
-                .into_iter()
-                .filter(|f| f != KUBERNETES_FINALIZER)
-                .collect(),
-        );
-    }
     let api: Api<Namespace> = Api::all(client.as_ref().clone());
-    match api
-        .replace_subresource("finalize", &name, &PostParams::default(), &finalized)
-        .await
-    {
-        Ok(_) => info!(namespace = %name, "namespace emptied and finalized"),
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => {
-            return Err(ControllerError::api(format!("finalize namespace {name}"))(
-                e,
-            ));
+    let mut remaining_finalizers = finalizers.clone();
+    if finalizers.iter().any(|f| f == KUBERNETES_FINALIZER) {
+        let remaining = delete_contents(&client, &name).await?;
+        if remaining > 0 {
+            debug!(namespace = %name, remaining, "waiting for namespace contents to go");
+            return Ok(Action::requeue(Duration::from_millis(500)));
+        }
+        remaining_finalizers.retain(|f| f != KUBERNETES_FINALIZER);
+        let mut finalized = ns.as_ref().clone();
+        if let Some(spec) = finalized.spec.as_mut() {
+            spec.finalizers = Some(remaining_finalizers.clone());
+        }
+        match api
+            .replace_subresource("finalize", &name, &PostParams::default(), &finalized)
+            .await
+        {
+            Ok(_) => info!(namespace = %name, "namespace emptied and finalized"),
+            Err(e) if is_not_found(&e) => return Ok(Action::await_change()),
+            Err(e) => {
+                return Err(ControllerError::api(format!("finalize namespace {name}"))(
+                    e,
+                ));
+            }
+        }
+    }
+    // Finalized (by us or by whoever removed the last spec finalizer): as upstream's
+    // namespace controller, delete it again, which now removes it.
+    if remaining_finalizers.is_empty() {
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                return Err(ControllerError::api(format!("delete namespace {name}"))(e));
+            }
         }
     }
     Ok(Action::await_change())

@@ -568,3 +568,18 @@ fn other_groups() {
     let ing = defaulted("networking.k8s.io", "v1", "Ingress", json!({"spec": {}}));
     assert_eq!(ing["status"], json!({"loadBalancer": {}}));
 }
+
+#[test]
+fn secret_string_data_folds_into_data() {
+    let s = defaulted(
+        "",
+        "v1",
+        "Secret",
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+               "data": {"a": "b2xk", "keep": "eA=="},
+               "stringData": {"a": "new", "user": "admin"}}),
+    );
+    assert_eq!(s["type"], "Opaque");
+    assert_eq!(s["data"], json!({"a": "bmV3", "keep": "eA==", "user": "YWRtaW4="}));
+    assert!(s.get("stringData").is_none());
+}

@@ -89,8 +89,13 @@ where
         let mut current_plain = current.clone();
         meta::clear_resource_version(&mut current_plain);
 
-        // The last finalizer of a terminating object gone: the object goes.
-        if meta::is_terminating(&next) && meta::finalizers(&next).is_empty() {
+        // The last finalizer of a terminating object removed by this update: the object
+        // goes (as upstream, only on that transition: a status write to an object in its
+        // grace period leaves it for whoever finishes the deletion).
+        if meta::is_terminating(&current)
+            && !meta::finalizers(&current).is_empty()
+            && meta::finalizers(&next).is_empty()
+        {
             if opts.dry_run {
                 return Ok(Updated {
                     object: admit::to_served(info, next)?,

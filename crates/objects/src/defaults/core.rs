@@ -73,9 +73,20 @@ fn is_zero_target(t: &Value) -> bool {
     }
 }
 
-/// `SetObjectDefaults_Secret`.
+/// `SetObjectDefaults_Secret`, and `stringData` folded into `data` (base64, overwriting
+/// keys already there) as upstream's conversion does on every write.
 pub(crate) fn secret(o: &mut Obj) {
     set_if_zero(o, "type", json!("Opaque"));
+    if let Some(Value::Object(strings)) = o.remove("stringData") {
+        use base64::Engine as _;
+        let data = ensure_obj(o, "data");
+        for (k, v) in strings {
+            if let Value::String(v) = v {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
+                data.insert(k, Value::String(encoded));
+            }
+        }
+    }
 }
 
 /// `SetObjectDefaults_Namespace`: the name label and the Active phase.
