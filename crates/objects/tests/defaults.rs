@@ -580,6 +580,9 @@ fn secret_string_data_folds_into_data() {
                "stringData": {"a": "new", "user": "admin"}}),
     );
     assert_eq!(s["type"], "Opaque");
-    assert_eq!(s["data"], json!({"a": "bmV3", "keep": "eA==", "user": "YWRtaW4="}));
+    assert_eq!(
+        s["data"],
+        json!({"a": "bmV3", "keep": "eA==", "user": "YWRtaW4="})
+    );
     assert!(s.get("stringData").is_none());
 }
