@@ -103,11 +103,15 @@ impl AffinityTerm {
         }
     }
 
+    /// False when `pod` certainly is not selected (it lacks the hinted label); a cheap
+    /// check before [`AffinityTerm::matches`] and the namespace lookup it needs.
+    pub fn may_match(&self, pod: &PodInfo) -> bool {
+        self.hint.is_none_or(|h| pod.label_hashes.contains(&h))
+    }
+
     /// Whether `pod` (with its namespace's labels) is selected by this term.
     pub fn matches(&self, pod: &PodInfo, ns_labels: Option<&Labels>) -> bool {
-        if let Some(h) = self.hint
-            && !pod.label_hashes.contains(&h)
-        {
+        if !self.may_match(pod) {
             return false;
         }
         let ns_ok = match &self.namespaces {

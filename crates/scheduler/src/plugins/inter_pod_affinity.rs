@@ -97,7 +97,7 @@ impl FilterState {
                     }
                 }
                 for t in pod.required_anti_affinity.iter().filter(|t| counted(t)) {
-                    if t.matches(existing, ns) {
+                    if t.may_match(existing) && t.matches(existing, ns) {
                         bump(&mut st.anti, node, &t.topology_key, 1);
                     }
                 }
@@ -167,7 +167,8 @@ impl FilterState {
             if self.by_host && t.topology_key == HOSTNAME_LABEL {
                 on_host
                     && node.pods.iter().any(|existing| {
-                        t.matches(existing, cache.namespace_labels(&existing.namespace))
+                        t.may_match(existing)
+                            && t.matches(existing, cache.namespace_labels(&existing.namespace))
                     })
             } else {
                 count(&self.anti, &t.topology_key) > 0
