@@ -166,7 +166,7 @@ fn loadavg() -> String {
 
 /// Starts a cluster of `nodes`, noting how long the nodes took; `None` (noted) on failure.
 async fn cluster(bin: &Path, dir: &Path, nodes: u32, rep: &mut Report) -> Option<Cluster> {
-    println!("starting rkube server (scheduler + controllers) and {nodes} simulated nodes");
+    println!("starting rkube server (control plane) and {nodes} simulated nodes");
     match Cluster::start(bin, dir, nodes, Duration::from_secs(600)).await {
         Ok(c) => {
             let s = c.nodes_ready_after.as_secs_f64();
