@@ -16,4 +16,7 @@ images/build.sh
 df -h . | tail -1 | awk '{print "disk free before build: " $4}'
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p rkube
-cargo test --workspace --no-fail-fast
+# A hung test must fail the run, not stall it: every kubectl call in the
+# end-to-end tests is killed after RKUBE_TEST_KUBECTL_LIMIT seconds, and the
+# whole test step after RKUBE_TEST_LIMIT seconds.
+timeout --kill-after=30 "${RKUBE_TEST_LIMIT:-2700}" cargo test --workspace --no-fail-fast

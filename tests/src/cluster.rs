@@ -176,10 +176,13 @@ impl Cluster {
             Stdio::null()
         });
         let mut child = cmd.spawn().expect("run kubectl");
+        let watchdog = Watchdog::arm(child.id(), kubectl_limit(), args);
         if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
             pipe.write_all(input.as_bytes()).expect("write stdin");
         }
-        child.wait_with_output().expect("kubectl output")
+        let out = child.wait_with_output().expect("kubectl output");
+        watchdog.disarm();
+        out
     }
 
     /// Runs kubectl and returns stdout, panicking with both streams when it fails.
@@ -486,5 +489,39 @@ impl Cluster {
         };
         agent.spawn();
         agent
+    }
+}
+
+/// The longest one kubectl call may take before the tests kill it, so that a
+/// hung call fails its test instead of stalling the whole suite.
+/// `RKUBE_TEST_KUBECTL_LIMIT` (seconds) overrides it.
+fn kubectl_limit() -> Duration {
+    let secs = std::env::var("RKUBE_TEST_KUBECTL_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(180);
+    Duration::from_secs(secs)
+}
+
+/// Kills a child process (by PID) unless disarmed within its time limit.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn arm(pid: u32, limit: Duration, args: &[&str]) -> Self {
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        let what = args.join(" ");
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!("kubectl {what} still runs after {limit:?}: killing pid {pid}");
+                send_signal(pid, libc::SIGKILL);
+            }
+        });
+        Self { done }
+    }
+
+    fn disarm(self) {
+        let _ = self.done.send(());
     }
 }

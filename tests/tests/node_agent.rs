@@ -102,8 +102,20 @@ impl Node {
         });
     }
 
+    /// Runs kubectl; on failure panics with its output and the agent's and server's logs.
     fn ok(&self, args: &[&str]) -> String {
-        self.cluster.ok(args)
+        let out = self.cluster.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed ({}):\nstdout: {}\nstderr: {}\nagent log:\n{}\nserver log:\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.agent.log_text(),
+            self.cluster.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Polls `f` every 200 ms until it gives a value, for at most `secs`.
@@ -1122,7 +1134,10 @@ fn static_pods_run_from_the_manifests_directory_with_a_mirror() {
 
     // Deleting the mirror through the API does not stop the pod: it comes back.
     let old_uid = str_at(&running, "/metadata/uid").to_string();
-    node.ok(&["delete", "pod", &name]);
+    // `--wait=false`: the agent deletes and re-creates the mirror within
+    // milliseconds; kubectl's wait (as upstream's) can miss a delete that
+    // falls between its get and its list, and would then wait for ever.
+    node.ok(&["delete", "pod", &name, "--wait=false"]);
     let back = node.wait_for("the mirror pod to come back", 30, || {
         node.pod(&name).filter(|p| {
             p["metadata"]["uid"] != old_uid.as_str()

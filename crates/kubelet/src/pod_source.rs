@@ -254,8 +254,19 @@ pub async fn run<R: Runtime>(
                 None => break,
             },
             Some(uid) = done.recv() => workers.reap(&uid),
-            Some(Ok(key)) = statics.writes.join_next(), if !statics.writes.is_empty() => {
-                statics.busy.remove(&key);
+            Some(joined) = statics.writes.join_next(), if !statics.writes.is_empty() => {
+                match joined {
+                    Ok(key) => {
+                        statics.busy.remove(&key);
+                    }
+                    // A write that panicked: free every key whose write is gone.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a mirror pod write failed");
+                        statics.busy.clear();
+                    }
+                }
+                // A change seen while the write was in flight waits for this.
+                mirrors_changed = true;
             }
             _ = static_tick.tick() => {
                 let now = static_pods::load_dir(&ctx.config.static_pod_dir, &node, &seen_at, &mut statics.warned);
