@@ -1,0 +1,57 @@
+//! SPDY/3.1 as Kubernetes streaming uses it: `kubectl exec`, `attach` and
+//! `port-forward` between kubectl, the API server, the kubelet and the
+//! runtime's CRI streaming server, after an HTTP/1.1 upgrade
+//! (`Upgrade: SPDY/3.1`).
+//!
+//! - [`Session`] runs one connection (any `AsyncRead + AsyncWrite` byte
+//!   stream) as [`Session::client`] (the side that sent the upgrade request:
+//!   it opens the streams) or [`Session::server`] (it [`Session::accept`]s
+//!   them; each is answered with SYN_REPLY at once).
+//! - [`Stream`] is one stream: the peer's [`Headers`], `AsyncRead` of its
+//!   data until FIN, `AsyncWrite` of ours, [`Stream::close_write`] (FIN) and
+//!   [`Stream::reset`].
+//! - Flow control is SPDY/3.1's: 64 KiB stream and session windows; we send
+//!   WINDOW_UPDATE as the application reads, and honour the peer's windows
+//!   (and SETTINGS_INITIAL_WINDOW_SIZE) once the peer shows it does flow
+//!   control. Kubernetes' own peers (Go's spdystream) speak SPDY/3 framing
+//!   without flow control: they never send WINDOW_UPDATE, so a sender that
+//!   waited for one would stall after 64 KiB; against them the reader
+//!   applies back-pressure instead (it stops reading the connection while a
+//!   stream holds 1 MiB unread).
+//! - PINGs are answered; GOAWAY from the peer ends [`Session::accept`] and
+//!   [`Session::open`]; the connection closes when every handle is dropped.
+//! - [`upgrade`] has the HTTP/1.1 handshake helpers (`X-Stream-Protocol-Version`
+//!   negotiation), [`frame`] the frame codec.
+//!
+//! ```no_run
+//! # async fn demo(io: tokio::net::TcpStream) -> Result<(), rkube_spdy::Error> {
+//! use rkube_spdy::{Headers, Session};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! let session = Session::client(io)?;
+//! let mut stdin = session.open(Headers::new().with("streamType", "stdin")).await?;
+//! stdin.write_all(b"hello\n").await?;
+//! stdin.close_write().await?;
+//! let mut stdout = session.open(Headers::new().with("streamType", "stdout")).await?;
+//! let mut out = Vec::new();
+//! stdout.read_to_end(&mut out).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod compression;
+mod dictionary;
+pub mod error;
+pub mod frame;
+mod headers;
+mod session;
+mod stream;
+pub mod upgrade;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};
+pub use frame::RstStatus;
+pub use headers::Headers;
+pub use session::{DEFAULT_WINDOW, Role, Session};
+pub use stream::Stream;
