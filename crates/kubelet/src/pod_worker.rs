@@ -936,6 +936,7 @@ impl<R: Runtime> PodWorker<R> {
                 _ => {}
             }
         }
+        volumes::unmount_all(&self.ctx.config.pod_dir(&self.uid()));
         for dir in [self.ctx.config.pod_dir(&self.uid()), self.log_dir()] {
             if let Err(e) = std::fs::remove_dir_all(&dir)
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -973,6 +974,7 @@ pub async fn remove_orphan<R: Runtime>(
         let _ = runtime.stop_pod_sandbox(&sb.id).await;
         runtime.remove_pod_sandbox(&sb.id).await?;
     }
+    volumes::unmount_all(&config.pod_dir(uid));
     let _ = std::fs::remove_dir_all(config.pod_dir(uid));
     let suffix = format!("_{uid}");
     if let Ok(dirs) = std::fs::read_dir(config.root_dir.join("logs")) {

@@ -1,10 +1,12 @@
-//! Startup, liveness and readiness probes, as upstream's prober workers: one
-//! task per probe of each running container instance, `initialDelaySeconds`
-//! after the container started, every `periodSeconds`, each run bounded by
+//! Startup, liveness and readiness probes (exec, httpGet, tcpSocket, grpc),
+//! as upstream's prober workers: one task per probe of each running container
+//! instance, `initialDelaySeconds` after the container started, every `periodSeconds`, each run bounded by
 //! `timeoutSeconds`, results counted against `successThreshold` and
 //! `failureThreshold`; liveness and readiness wait for startup. Results wake
 //! the pod's worker, which reports readiness and kills containers that fail
 //! their liveness or startup probe. Failures record `Unhealthy` events.
+
+mod grpc;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -129,6 +131,7 @@ struct Job<R> {
 
 impl<R: Runtime> Job<R> {
     async fn run(self) {
+        let grpc = self.probe.grpc.clone();
         let Some(action) = Action::of_probe(&self.probe) else {
             return;
         };
@@ -151,7 +154,10 @@ impl<R: Runtime> Job<R> {
                 container: &self.container,
                 pod_ip: &self.pod_ip,
             };
-            let outcome = handlers::run(&*self.runtime, action, &target, timeout).await;
+            let outcome = match &grpc {
+                Some(g) => grpc::check(g, &self.pod_ip, timeout).await,
+                None => handlers::run(&*self.runtime, action, &target, timeout).await,
+            };
             if let Err(output) = &outcome {
                 self.events.pod(
                     &self.pod,

@@ -3,7 +3,11 @@
 //! `DIR/agent/pods/<uid>/volumes/`, written as upstream's atomic writer does
 //! (`..data` → a timestamped directory, each key a symlink through it), so
 //! updates of a ConfigMap appear in running containers at once; and the
-//! containers' bind mounts.
+//! containers' bind mounts. `emptyDir` with `medium: Memory`, secret and
+//! projected volumes are tmpfs mounts ([`tmpfs`]), unmounted by
+//! [`unmount_all`] before the pod's directory is removed.
+
+mod tmpfs;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -436,11 +440,15 @@ pub fn setup(
     for v in &volumes {
         let fail =
             |why: String| format!("MountVolume.SetUp failed for volume \"{}\" : {why}", v.name);
-        let mounted = if v.empty_dir.is_some() {
+        let mounted = if let Some(ed) = &v.empty_dir {
             let dir = pod_dir
                 .join("volumes/kubernetes.io~empty-dir")
                 .join(&v.name);
-            if !dir.exists() {
+            if ed.medium.as_deref() == Some("Memory") {
+                let limit = ed.size_limit.as_ref().map(|q| q.0.as_str());
+                let size = tmpfs::size(pod, limit, facts.allocatable_memory);
+                tmpfs::ensure(&dir, size).map_err(fail)?;
+            } else if !dir.exists() {
                 std::fs::create_dir_all(&dir).map_err(|e| fail(io("creating", &dir, e)))?;
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
                     .map_err(|e| fail(io("chmod", &dir, e)))?;
@@ -467,7 +475,13 @@ pub fn setup(
                 "kubernetes.io~projected"
             };
             let dir = pod_dir.join("volumes").join(plugin).join(&v.name);
-            write_atomic(&dir, &files.map_err(fail)?).map_err(fail)?;
+            let files = files.map_err(fail)?;
+            if v.secret.is_some() || v.projected.is_some() {
+                // Kept off the disk, as upstream does.
+                let size = tmpfs::size(pod, None, facts.allocatable_memory);
+                tmpfs::ensure(&dir, size).map_err(fail)?;
+            }
+            write_atomic(&dir, &files).map_err(fail)?;
             Mounted {
                 path: dir,
                 read_only: true,
@@ -480,6 +494,12 @@ pub fn setup(
         out.insert(v.name.clone(), mounted);
     }
     Ok(out)
+}
+
+/// Unmounts the pod's memory-backed volumes (all mounts under `pod_dir`), so
+/// that the directory can be removed.
+pub fn unmount_all(pod_dir: &Path) {
+    tmpfs::unmount_under(pod_dir);
 }
 
 /// The bind mounts of container `c`.
@@ -608,6 +628,55 @@ mod tests {
         assert!(!vols["conf"].path.join("b").exists());
         let entries = std::fs::read_dir(&vols["conf"].path).unwrap().count();
         assert_eq!(entries, 3, "a, ..data and one timestamped directory");
+        unmount_all(dir.path());
+    }
+
+    /// Memory-backed volumes are tmpfs mounts (needs root, as the agent).
+    #[test]
+    fn memory_volumes_are_tmpfs() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping: not root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = pod(json!([
+            {"name": "cache", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}},
+            {"name": "disk", "emptyDir": {}},
+            {"name": "sec", "secret": {"secretName": "s"}}
+        ]));
+        let facts = NodeFacts {
+            allocatable_memory: 1 << 30,
+            ..NodeFacts::default()
+        };
+        let vols = setup(&p, dir.path(), &objects(json!({})), &facts).unwrap();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = |name: &str| {
+            let path = vols[name].path.display().to_string();
+            info.lines()
+                .find(|l| l.split(' ').nth(4) == Some(path.as_str()))
+                .map(str::to_string)
+        };
+        let cache = line("cache").expect("cache is mounted");
+        assert!(
+            cache.contains(" - tmpfs ") && cache.contains("size=8192k"),
+            "{cache}"
+        );
+        assert!(line("disk").is_none());
+        let sec = line("sec").expect("the secret is mounted");
+        assert!(sec.contains("size=1048576k"), "{sec}");
+        assert_eq!(
+            std::fs::read_to_string(vols["sec"].path.join("pw")).unwrap(),
+            "secret"
+        );
+        // A refresh keeps the mounts (one each).
+        setup(&p, dir.path(), &objects(json!({})), &facts).unwrap();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let under = info.matches(dir.path().to_str().unwrap()).count();
+        assert_eq!(under, 2);
+        unmount_all(dir.path());
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!info.contains(dir.path().to_str().unwrap()));
+        std::fs::remove_dir_all(dir.path()).unwrap();
     }
 
     #[test]

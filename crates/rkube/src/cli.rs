@@ -20,6 +20,8 @@ pub enum Command {
     Agent(AgentArgs),
     /// Run kubectl against this cluster.
     Kubectl(KubectlArgs),
+    /// Manage images on this node's containerd (`images import FILE`).
+    Images(crate::images::ImagesArgs),
 }
 
 /// Default data directory, as k3s's is /var/lib/rancher/k3s.

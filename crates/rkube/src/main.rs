@@ -3,6 +3,9 @@
 mod agent_cmd;
 mod cli;
 mod client;
+mod images;
+mod images_archive;
+mod images_containerd;
 mod logging;
 mod server_cmd;
 
@@ -15,6 +18,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Server(args) => server_cmd::run(args),
         cli::Command::Agent(args) => agent_cmd::run(args),
         cli::Command::Kubectl(args) => kubectl(args),
+        cli::Command::Images(args) => images::run(args),
     }
 }
 
