@@ -1,10 +1,11 @@
 //! Startup, liveness and readiness probes (exec, httpGet, tcpSocket, grpc),
 //! as upstream's prober workers: one task per probe of each running container
-//! instance, `initialDelaySeconds` after the container started, every `periodSeconds`, each run bounded by
-//! `timeoutSeconds`, results counted against `successThreshold` and
-//! `failureThreshold`; liveness and readiness wait for startup. Results wake
-//! the pod's worker, which reports readiness and kills containers that fail
-//! their liveness or startup probe. Failures record `Unhealthy` events.
+//! instance, `initialDelaySeconds` after the container started, every
+//! `periodSeconds`, each run bounded by `timeoutSeconds`, results counted
+//! against `successThreshold` and `failureThreshold`; liveness and readiness
+//! wait for startup. Results wake the pod's worker, which reports readiness
+//! and kills containers that fail their liveness or startup probe. Failures
+//! record `Unhealthy` events.
 
 mod grpc;
 
