@@ -1,14 +1,16 @@
 //! `rkube images import` against the node's real containerd: a tiny image
 //! archive made here (one layer with a static file, a config, a manifest), in
 //! `docker save` form and as a gzipped OCI layout, is imported; CRI then sees
-//! it under its name; the test removes it through CRI. Skipped when
-//! containerd's socket is absent.
+//! it under its name; the test removes it through CRI. One more image, with
+//! the host's static busybox, runs as a container (host network, no CNI), so
+//! CRI unpacks what was imported. Skipped when containerd's socket is absent.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rkube_cri::{CriClient, proto};
 use serde_json::json;
 
 const SOCKET: &str = "/run/containerd/containerd.sock";
@@ -31,12 +33,36 @@ fn append(t: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
 
 /// (layer tar, config JSON) of an image with one file, unique to `tag`.
 fn image_parts(tag: &str) -> (Vec<u8>, Vec<u8>) {
+    image_parts_with(tag, None)
+}
+
+/// Same, with `/bin/busybox` from `busybox` when given.
+fn image_parts_with(tag: &str, busybox: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
     let mut layer = tar::Builder::new(Vec::new());
     append(
         &mut layer,
         "hello.txt",
         format!("hello from {tag}\n").as_bytes(),
     );
+    if let Some(bin) = busybox {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(0o755);
+        h.set_mtime(0);
+        h.set_cksum();
+        layer
+            .append_data(&mut h, "bin/", std::io::empty())
+            .expect("building the archive");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bin.len() as u64);
+        h.set_mode(0o755);
+        h.set_mtime(0);
+        h.set_cksum();
+        layer
+            .append_data(&mut h, "bin/busybox", bin)
+            .expect("building the archive");
+    }
     let layer = layer.into_inner().expect("building the archive");
     let config = json!({
         "architecture": "amd64", "os": "linux",
@@ -50,7 +76,11 @@ fn image_parts(tag: &str) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn docker_save_archive(name: &str) -> (Vec<u8>, String) {
-    let (layer, config) = image_parts(name);
+    docker_save_archive_with(name, None)
+}
+
+fn docker_save_archive_with(name: &str, busybox: Option<&[u8]>) -> (Vec<u8>, String) {
+    let (layer, config) = image_parts_with(name, busybox);
     let manifest = json!([{"Config": "cfg.json", "RepoTags": [name], "Layers": ["l1/layer.tar"]}]);
     let mut t = tar::Builder::new(Vec::new());
     append(&mut t, "cfg.json", &config);
@@ -203,4 +233,116 @@ async fn imports_a_gzipped_oci_layout() {
     let out = import(&file);
     assert!(out.contains(&format!("imported {full}")), "{out}");
     check_and_remove(&full, &config_digest).await;
+}
+
+/// Runs `cat /hello.txt` with the imported image's busybox in a host-network sandbox.
+async fn run_imported(cri: &CriClient, image: &str) -> anyhow::Result<String> {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+    let logs = tempfile::tempdir()?;
+    let namespaces = proto::NamespaceOption {
+        network: proto::NamespaceMode::Node as i32,
+        pid: proto::NamespaceMode::Container as i32,
+        ipc: proto::NamespaceMode::Pod as i32,
+        ..Default::default()
+    };
+    let sandbox = proto::PodSandboxConfig {
+        metadata: Some(proto::PodSandboxMetadata {
+            name: format!("import-{nanos}"),
+            uid: format!("import-test-{}-{nanos}", std::process::id()),
+            namespace: "rkube-import-test".into(),
+            attempt: 0,
+        }),
+        log_directory: logs.path().display().to_string(),
+        linux: Some(proto::LinuxPodSandboxConfig {
+            security_context: Some(proto::LinuxSandboxSecurityContext {
+                namespace_options: Some(namespaces.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = cri.run_pod_sandbox(sandbox.clone(), "").await?;
+    let result = async {
+        let config = proto::ContainerConfig {
+            metadata: Some(proto::ContainerMetadata {
+                name: "cat".into(),
+                attempt: 0,
+            }),
+            image: Some(proto::ImageSpec {
+                image: image.into(),
+                ..Default::default()
+            }),
+            command: vec!["/bin/busybox".into(), "cat".into(), "/hello.txt".into()],
+            log_path: "cat/0.log".into(),
+            linux: Some(proto::LinuxContainerConfig {
+                security_context: Some(proto::LinuxContainerSecurityContext {
+                    namespace_options: Some(namespaces),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let c = cri.create_container(&id, config, sandbox.clone()).await?;
+        cri.start_container(&c).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = cri.container_status(&c).await?;
+            if status.state == proto::ContainerState::ContainerExited as i32 {
+                anyhow::ensure!(status.exit_code == 0, "exit code {}", status.exit_code);
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the container did not exit");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The runtime writes the log asynchronously.
+        let path = logs.path().join("cat/0.log");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            if log.contains("hello from") || Instant::now() > deadline {
+                return Ok(log);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    .await;
+    cri.stop_pod_sandbox(&id).await?;
+    cri.remove_pod_sandbox(&id).await?;
+    result
+}
+
+#[tokio::test]
+async fn an_imported_image_runs() {
+    if !containerd_present() {
+        return;
+    }
+    let Ok(busybox) = std::fs::read("/bin/busybox") else {
+        eprintln!("skipping: no /bin/busybox (busybox-static) to put in the image");
+        return;
+    };
+    let short = format!("rkube-test/import-run:p{}", std::process::id());
+    let (archive, config_digest) = docker_save_archive_with(&short, Some(&busybox));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("image.tar");
+    std::fs::write(&file, archive).unwrap();
+    import(&file);
+    let full = format!("docker.io/{short}");
+    let cri = CriClient::connect(&format!("unix://{SOCKET}"))
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cri.image_status(&full).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "CRI never saw {full}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = run_imported(&cri, &full).await;
+    cri.remove_image(&config_digest).await.unwrap();
+    let log = log.unwrap();
+    assert!(
+        log.contains(&format!("stdout F hello from {short}")),
+        "{log}"
+    );
 }
