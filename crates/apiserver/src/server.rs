@@ -187,6 +187,12 @@ async fn serve_api(state: State, req: Request) -> Result<Response, ApiError> {
             details: None,
         });
     };
+    // Streaming subresources upgrade the connection: they keep the request's parts.
+    if let Target::Resource(r) = &target
+        && crate::rest::pod_stream::handles(r)
+    {
+        return crate::rest::pod_stream::serve(&state, r, &q, parts).await;
+    }
     let raw = match http_body_util::Limited::new(body, MAX_BODY + 1)
         .collect()
         .await

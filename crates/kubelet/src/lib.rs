@@ -47,6 +47,7 @@ pub mod service_env;
 pub mod static_pods;
 pub mod status;
 pub mod status_manager;
+pub mod streaming;
 pub mod volumes;
 
 use std::sync::Arc;

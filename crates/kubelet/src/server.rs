@@ -46,7 +46,8 @@ fn text(code: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
+/// True when `headers` carry `token` as a bearer token.
+pub(crate) fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -66,7 +67,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
 /// The router, without TLS (tests call it directly).
 pub fn router<R: Runtime>(runtime: Arc<R>, node: &str, token: &str) -> Router {
     let shared = Arc::new(Shared {
-        runtime,
+        runtime: runtime.clone(),
         node: node.to_string(),
         token: token.to_string(),
     });
@@ -77,6 +78,7 @@ pub fn router<R: Runtime>(runtime: Arc<R>, node: &str, token: &str) -> Router {
             get(container_logs::<R>),
         )
         .with_state(shared)
+        .merge(crate::streaming::router(runtime, node, token))
 }
 
 async fn container_logs<R: Runtime>(
@@ -302,7 +304,7 @@ pub async fn serve<R: Runtime>(
                     },
                 );
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(tls), service);
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                 tokio::select! {
                     _ = stop.cancelled() => {}
                     r = conn => if let Err(e) = r {

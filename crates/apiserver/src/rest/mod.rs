@@ -5,6 +5,7 @@ pub mod body;
 pub mod create;
 pub mod delete;
 pub mod pod_log;
+pub mod pod_stream;
 pub mod read;
 pub mod subresources;
 pub mod update;

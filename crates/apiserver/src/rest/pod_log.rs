@@ -143,7 +143,7 @@ pub fn pick_instance(
 
 /// The node agent's address: the Node's InternalIP (else its first address)
 /// and its kubelet port.
-fn kubelet_endpoint(node: &Value) -> Option<(String, i64)> {
+pub(crate) fn kubelet_endpoint(node: &Value) -> Option<(String, i64)> {
     let addrs = node.pointer("/status/addresses")?.as_array()?;
     let ip = addrs
         .iter()
@@ -160,11 +160,11 @@ fn kubelet_endpoint(node: &Value) -> Option<(String, i64)> {
 }
 
 /// A node of `rkube agent --simulate`.
-fn is_simulated(node: &Value) -> bool {
+pub(crate) fn is_simulated(node: &Value) -> bool {
     node.pointer("/metadata/annotations/rkube.io~1simulated") == Some(&Value::from("true"))
 }
 
-async fn get_json(state: &AppState, key: &str) -> Result<Option<Value>, ApiError> {
+pub(crate) async fn get_json(state: &AppState, key: &str) -> Result<Option<Value>, ApiError> {
     match state.store.get(key).await? {
         Some(kv) => Ok(Some(
             serde_json::from_slice(&kv.value).map_err(ApiError::internal)?,

@@ -122,6 +122,18 @@ impl Runtime for CriRuntime {
         Ok((r.exit_code, out))
     }
 
+    async fn exec(&self, req: proto::ExecRequest) -> Result<String> {
+        Ok(self.client.exec(req).await?)
+    }
+
+    async fn attach(&self, req: proto::AttachRequest) -> Result<String> {
+        Ok(self.client.attach(req).await?)
+    }
+
+    async fn port_forward(&self, sandbox_id: &str, ports: Vec<i32>) -> Result<String> {
+        Ok(self.client.port_forward(sandbox_id, ports).await?)
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<proto::Image>> {
         Ok(self.client.image_status(image).await?)
     }

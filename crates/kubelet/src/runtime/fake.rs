@@ -65,6 +65,8 @@ pub struct FakeState {
     pub calls: Vec<String>,
     /// Answers of ExecSync by command (joined with spaces); default exit 0.
     pub exec_results: HashMap<String, (i32, String)>,
+    /// The streaming URL Exec, Attach and PortForward answer (an error when unset).
+    pub stream_url: Option<String>,
 }
 
 /// The fake runtime.
@@ -440,6 +442,25 @@ impl Runtime for FakeRuntime {
         Ok((code, out.into_bytes()))
     }
 
+    async fn exec(&self, req: proto::ExecRequest) -> Result<String> {
+        let mut s = self.state();
+        s.calls
+            .push(format!("Exec {} {}", req.container_id, req.cmd.join(" ")));
+        fake_stream_url(&s)
+    }
+
+    async fn attach(&self, req: proto::AttachRequest) -> Result<String> {
+        let mut s = self.state();
+        s.calls.push(format!("Attach {}", req.container_id));
+        fake_stream_url(&s)
+    }
+
+    async fn port_forward(&self, sandbox_id: &str, _ports: Vec<i32>) -> Result<String> {
+        let mut s = self.state();
+        s.calls.push(format!("PortForward {sandbox_id}"));
+        fake_stream_url(&s)
+    }
+
     async fn image_status(&self, image: &str) -> Result<Option<proto::Image>> {
         let s = self.state();
         Ok(s.images.get(image).map(|id| proto::Image {
@@ -476,4 +497,11 @@ impl Runtime for FakeRuntime {
             })
             .collect())
     }
+}
+
+fn fake_stream_url(s: &FakeState) -> Result<String> {
+    s.stream_url.clone().ok_or_else(|| RuntimeError::Fake {
+        not_found: false,
+        message: "the fake runtime has no streaming server".into(),
+    })
 }

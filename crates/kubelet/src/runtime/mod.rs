@@ -122,6 +122,17 @@ pub trait Runtime: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<(i32, Vec<u8>)>> + Send;
 
+    /// Prepares a streaming exec; returns the runtime's streaming URL.
+    fn exec(&self, req: proto::ExecRequest) -> impl Future<Output = Result<String>> + Send;
+    /// Prepares a streaming attach; returns the runtime's streaming URL.
+    fn attach(&self, req: proto::AttachRequest) -> impl Future<Output = Result<String>> + Send;
+    /// Prepares a port forward into a sandbox; returns the runtime's streaming URL.
+    fn port_forward(
+        &self,
+        sandbox_id: &str,
+        ports: Vec<i32>,
+    ) -> impl Future<Output = Result<String>> + Send;
+
     /// The image, or `None` when the runtime lacks it.
     fn image_status(
         &self,

@@ -1,0 +1,450 @@
+//! Streaming with real containers: `kubectl exec` (with and without stdin,
+//! exit codes), `cp` both ways, `attach` and `port-forward`, through the API
+//! server to the node agent and on to containerd's streaming server. Each is
+//! run twice: with kubectl's defaults (WebSocket first, falling back to SPDY
+//! when refused) and with WebSocket turned off (SPDY only). Skipped, with a
+//! message, when no container runtime answers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rkube_cri::{CriClient, proto};
+use rkube_e2e::Cluster;
+use rkube_e2e::cluster::{NodeAgent, send_signal, workspace_root};
+
+/// The label the agent puts on every sandbox and container it makes.
+const NODE_LABEL: &str = "io.rkube.node-name";
+/// The longest one kubectl call may take here.
+const KUBECTL_LIMIT: Duration = Duration::from_secs(120);
+
+const NGINX_POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+  - name: nginx
+    image: nginx
+    ports:
+    - containerPort: 80
+";
+
+const TICKER_POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: ticker
+spec:
+  containers:
+  - name: tick
+    image: busybox
+    command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done']
+";
+
+fn socket() -> String {
+    std::env::var("RKUBE_CONTAINERD_SOCKET")
+        .unwrap_or_else(|_| "/run/containerd/containerd.sock".into())
+        .trim_start_matches("unix://")
+        .to_string()
+}
+
+/// One node on the real runtime, joined to its own server.
+struct Node {
+    // Dropped in this order after `Drop::drop`: the agent, then the server.
+    agent: NodeAgent,
+    cluster: Cluster,
+    cri: CriClient,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Node {
+    fn start(test: &str) -> Option<Node> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let path = socket();
+        if !Path::new(&path).exists() {
+            eprintln!("skipped: no CRI socket at {path} (scripts/node-services.sh start)");
+            return None;
+        }
+        let cri = match rt.block_on(CriClient::connect(&format!("unix://{path}"))) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("skipped: nothing answers on {path}: {e}");
+                return None;
+            }
+        };
+        if let Err(e) = rt.block_on(cri.version()) {
+            eprintln!("skipped: the runtime at {path} does not answer: {e}");
+            return None;
+        }
+        install_unreachable_routes();
+        let cluster = Cluster::start();
+        let name = format!("e2e-{test}-{}", std::process::id());
+        let agent = cluster.start_node_agent(&name, &[]);
+        let node = Node {
+            agent,
+            cluster,
+            cri,
+            rt,
+        };
+        node.wait_for("the node to be Ready", 60, || {
+            let out = node.kubectl(
+                &[],
+                &[
+                    "get",
+                    "node",
+                    &name,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+                ],
+                None,
+            );
+            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
+        });
+        Some(node)
+    }
+
+    fn name(&self) -> &str {
+        &self.agent.node_name
+    }
+
+    /// kubectl with extra environment and optional stdin, killed after
+    /// [`KUBECTL_LIMIT`].
+    fn kubectl(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut cmd = self.command(env, args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run kubectl");
+        let (done, rx) = std::sync::mpsc::channel::<()>();
+        let pid = child.id();
+        let what = args.join(" ");
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(KUBECTL_LIMIT)
+            {
+                eprintln!("kubectl {what} still runs after {KUBECTL_LIMIT:?}: killing {pid}");
+                kill(pid);
+            }
+        });
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input).expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("kubectl output");
+        let _ = done.send(());
+        out
+    }
+
+    fn command(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", &self.cluster.kubeconfig).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// kubectl that must succeed; its stdout.
+    fn ok(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&[u8]>) -> String {
+        let out = self.kubectl(env, args, stdin);
+        assert!(
+            out.status.success(),
+            "kubectl {} ({env:?}) failed ({}):\nstdout: {}\nstderr: {}\nagent log:\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.agent.log_text()),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for<T>(&self, what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {secs} s waiting for {what}\nagent log:\n{}",
+                tail(&self.agent.log_text())
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn wait_running(&self, pod: &str) {
+        self.wait_for(&format!("pod {pod} to run"), 120, || {
+            let out = self.kubectl(
+                &[],
+                &["get", "pod", pod, "-o", "jsonpath={.status.phase}"],
+                None,
+            );
+            (String::from_utf8_lossy(&out.stdout) == "Running").then_some(())
+        });
+    }
+
+    fn sandboxes(&self) -> Vec<proto::PodSandbox> {
+        let filter = proto::PodSandboxFilter {
+            label_selector: [(NODE_LABEL.to_string(), self.name().to_string())].into(),
+            ..Default::default()
+        };
+        self.rt
+            .block_on(self.cri.list_pod_sandboxes(Some(filter)))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.kubectl(
+            &[],
+            &[
+                "delete",
+                "pods",
+                "--all",
+                "--grace-period=1",
+                "--wait=false",
+            ],
+            None,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline && !self.sandboxes().is_empty() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.agent.stop();
+        for sb in self.sandboxes() {
+            eprintln!("cleanup: removing sandbox {} left by the agent", sb.id);
+            let _ = self.rt.block_on(self.cri.stop_pod_sandbox(&sb.id));
+            let _ = self.rt.block_on(self.cri.remove_pod_sandbox(&sb.id));
+        }
+    }
+}
+
+fn tail(s: &str) -> &str {
+    let cut = s.len().saturating_sub(4000);
+    s.get(cut..).unwrap_or(s)
+}
+
+fn kill(pid: u32) {
+    send_signal(pid, libc::SIGKILL);
+}
+
+/// Pod and service traffic must never leave the machine.
+fn install_unreachable_routes() {
+    for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
+        let out = Command::new("ip")
+            .args(["route", "replace", "unreachable", cidr])
+            .output()
+            .expect("ip route");
+        assert!(out.status.success(), "ip route replace unreachable {cidr}");
+    }
+}
+
+/// A child process killed (by PID) when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        kill(self.0.id());
+        let _ = self.0.wait();
+    }
+}
+
+/// The first line of `child`'s stdout that satisfies `want`, waiting at
+/// most `secs`.
+fn wait_line(child: &mut Child, secs: u64, want: impl Fn(&str) -> bool + Send + 'static) -> String {
+    let out = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Reads to the end: kubectl must not find its stdout closed.
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if want(&line) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("the expected line in time")
+}
+
+/// GET http://127.0.0.1:port/ (a local kubectl port-forward).
+fn local_get(port: u16) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+fn scratch_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).expect("write scratch file");
+    p
+}
+
+/// Every streaming command in one mode (`env` picks the protocol).
+fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
+    // exec: output, stdin, exit code.
+    assert_eq!(
+        node.ok(env, &["exec", "myapp-pod", "--", "hostname"], None),
+        "myapp-pod\n"
+    );
+    assert_eq!(
+        node.ok(
+            env,
+            &["exec", "-i", "myapp-pod", "--", "sh", "-c", "tr a-z A-Z"],
+            Some(b"hello stdin\n")
+        ),
+        "HELLO STDIN\n"
+    );
+    let out = node.kubectl(
+        env,
+        &["exec", "myapp-pod", "--", "sh", "-c", "exit 3"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3), "{mode}: {out:?}");
+    let out = node.kubectl(
+        env,
+        &["exec", "myapp-pod", "--", "sh", "-c", "echo to-stderr >&2"],
+        None,
+    );
+    assert!(out.status.success(), "{mode}: {out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
+
+    // cp both ways.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let local = scratch_file(dir.path(), "in.bin", &content);
+    let remote = format!("myapp-pod:/tmp/copied-{mode}.bin");
+    node.ok(env, &["cp", &local.display().to_string(), &remote], None);
+    assert_eq!(
+        node.ok(
+            env,
+            &[
+                "exec",
+                "myapp-pod",
+                "--",
+                "wc",
+                "-c",
+                &format!("/tmp/copied-{mode}.bin")
+            ],
+            None
+        )
+        .split_whitespace()
+        .next(),
+        Some("200000")
+    );
+    let back = dir.path().join("back.bin");
+    node.ok(env, &["cp", &remote, &back.display().to_string()], None);
+    assert_eq!(
+        std::fs::read(&back).expect("copied back"),
+        content,
+        "{mode}"
+    );
+
+    // A container that does not exist: upstream's message.
+    let out = node.kubectl(
+        env,
+        &["exec", "myapp-pod", "-c", "nope", "--", "true"],
+        None,
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("container nope is not valid for pod myapp-pod"),
+        "{mode}: {err}"
+    );
+
+    // attach: the running container's output.
+    let mut attach = node.command(env, &["attach", "ticker"]);
+    attach
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut attach = Running(attach.spawn().expect("kubectl attach"));
+    let line = wait_line(&mut attach.0, 60, |l| l.starts_with("tick "));
+    assert!(line.starts_with("tick "), "{mode}: {line}");
+    drop(attach);
+
+    // port-forward to nginx, then GET through the local port.
+    let pf_log = dir.path().join("port-forward.log");
+    let mut pf = node.command(env, &["port-forward", "pod/web", ":80", "-v=6"]);
+    pf.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&pf_log).expect("log file"));
+    let mut pf = Running(pf.spawn().expect("kubectl port-forward"));
+    let line = wait_line(&mut pf.0, 60, |l| {
+        l.starts_with("Forwarding from 127.0.0.1:")
+    });
+    let port: u16 = line
+        .trim_start_matches("Forwarding from 127.0.0.1:")
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("local port");
+    // nginx may still be starting: retry the first GET for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        match local_get(port) {
+            Ok(page) => break page,
+            Err(e) if Instant::now() > deadline => panic!(
+                "{mode}: GET through port-forward: {e}\nkubectl:\n{}\nagent:\n{}",
+                std::fs::read_to_string(&pf_log).unwrap_or_default(),
+                tail(&node.agent.log_text())
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    };
+    assert!(page.starts_with("HTTP/1.1 200"), "{mode}: {page}");
+    assert!(page.contains("Welcome to nginx!"), "{mode}: {page}");
+    // A second connection over the same session.
+    let again = local_get(port).expect("second GET through port-forward");
+    assert!(again.contains("Welcome to nginx!"), "{mode}: {again}");
+    drop(pf);
+}
+
+#[test]
+fn exec_cp_attach_and_port_forward_with_real_containers() {
+    let Some(node) = Node::start("stream") else {
+        return;
+    };
+    let manifest = workspace_root().join("../shared/manifests/01-pod-hello.yaml");
+    node.ok(&[], &["apply", "-f", &manifest.display().to_string()], None);
+    node.ok(&[], &["apply", "-f", "-"], Some(NGINX_POD.as_bytes()));
+    node.ok(&[], &["apply", "-f", "-"], Some(TICKER_POD.as_bytes()));
+    for pod in ["myapp-pod", "web", "ticker"] {
+        node.wait_running(pod);
+    }
+
+    streaming_checks(&node, "websocket", &[]);
+    streaming_checks(
+        &node,
+        "spdy",
+        &[
+            ("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false"),
+            ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),
+        ],
+    );
+
+    // A pod that does not exist.
+    let out = node.kubectl(&[], &["exec", "nosuch", "--", "true"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pods \"nosuch\" not found"),
+        "{out:?}"
+    );
+}
