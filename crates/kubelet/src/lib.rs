@@ -45,6 +45,7 @@ pub mod sandbox;
 pub mod server;
 pub mod service_env;
 pub mod static_pods;
+pub mod stats;
 pub mod status;
 pub mod status_manager;
 pub mod streaming;

@@ -72,6 +72,7 @@ pub fn router<R: Runtime>(runtime: Arc<R>, node: &str, token: &str) -> Router {
         token: token.to_string(),
     });
     Router::new()
+        .merge(crate::stats::routes(shared.runtime.clone(), node, token))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
