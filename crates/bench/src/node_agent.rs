@@ -367,6 +367,7 @@ async fn phases(
     tokio::time::sleep(cfg.settle).await;
     agent.check_alive()?;
     let rss_full = agent.rss();
+    stats_row(rep, agent, &server.token()?, &ns).await;
     rep.add(
         "rss_pods",
         &format!("agent RSS, {n} pods Running"),
@@ -422,6 +423,49 @@ async fn phases(
     );
     rep.json.insert("config".into(), cfg.json());
     Ok(())
+}
+
+/// Reads the agent's `/stats/summary` and notes how many of the bench's pods it shows with
+/// memory in use (a failure is a row, not the end of the run).
+async fn stats_row(rep: &mut Report, agent: &NodeAgent, token: &str, namespace: &str) {
+    let t0 = Instant::now();
+    match agent.stats_summary(token).await {
+        Ok(summary) => {
+            let took = t0.elapsed();
+            let (pods, with_memory) = summary_pods(&summary, namespace);
+            rep.add(
+                "stats_summary",
+                "GET /stats/summary: pods shown / with memory",
+                format!(
+                    "{pods} / {with_memory} in {:.0} ms",
+                    took.as_secs_f64() * 1000.0
+                ),
+                "",
+                json!({"pods": pods, "pods_with_memory": with_memory, "ms": took.as_secs_f64() * 1000.0,
+                    "node_memory": summary["node"]["memory"]}),
+            );
+        }
+        Err(e) => rep.failed("stats_summary", "GET /stats/summary", &e),
+    }
+}
+
+/// The Summary's pods of `namespace`, and how many of them have a non-zero working set.
+pub fn summary_pods(summary: &Value, namespace: &str) -> (usize, usize) {
+    let pods: Vec<&Value> = summary["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["podRef"]["namespace"] == namespace)
+        .collect();
+    let with_memory = pods
+        .iter()
+        .filter(|p| {
+            p["memory"]["workingSetBytes"]
+                .as_u64()
+                .is_some_and(|b| b > 0)
+        })
+        .count();
+    (pods.len(), with_memory)
 }
 
 /// Deletes the pods `names` of `namespace`, sixteen requests at a time.

@@ -17,6 +17,8 @@ pub struct NodeAgent {
     pub node: String,
     /// Its log file.
     pub log: PathBuf,
+    /// The port of its HTTPS server (on 127.0.0.1).
+    pub kubelet_port: u16,
 }
 
 impl NodeAgent {
@@ -33,13 +35,14 @@ impl NodeAgent {
         std::fs::create_dir_all(data_dir)?;
         let log = data_dir.join("agent.log");
         let logf = std::fs::File::create(&log)?;
+        let kubelet_port = free_port()?;
         let child = Command::new(bin)
             .arg("agent")
             .args(["--server", server, "--node-name", node])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--node-ip", "127.0.0.1", "--kubelet-port"])
-            .arg(free_port()?.to_string())
+            .arg(kubelet_port.to_string())
             .args(["--container-runtime-endpoint", runtime_endpoint])
             .env("RKUBE_TOKEN", token)
             .stdin(Stdio::null())
@@ -51,6 +54,7 @@ impl NodeAgent {
             child: Some(child),
             node: node.to_string(),
             log,
+            kubelet_port,
         })
     }
 
@@ -77,6 +81,32 @@ impl NodeAgent {
         let s = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// `GET /stats/summary` from its HTTPS server (its certificate is self-signed).
+    pub async fn stats_summary(&self, token: &str) -> Result<Value> {
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let resp = http
+            .get(format!(
+                "https://127.0.0.1:{}/stats/summary",
+                self.kubelet_port
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .context("GET /stats/summary")?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "GET /stats/summary: {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            );
+        }
+        Ok(serde_json::from_slice(&body)?)
     }
 
     /// Waits until the Node is Ready and has a pod CIDR.

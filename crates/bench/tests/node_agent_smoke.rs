@@ -36,5 +36,8 @@ async fn three_pods_start_and_go() -> anyhow::Result<()> {
     assert_eq!(j["pod_start"]["ok"], 3, "{:#?}", j["pod_start"]);
     assert!(j["rss_pods"]["bytes"].as_u64() > Some(0));
     assert!(j["pod_delete"]["runtime_seconds"].as_f64().is_some());
+    // The agent's /stats/summary shows every running pod with memory in use.
+    assert_eq!(j["stats_summary"]["pods"], 3, "{:#?}", j["stats_summary"]);
+    assert_eq!(j["stats_summary"]["pods_with_memory"], 3);
     Ok(())
 }
