@@ -13,6 +13,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+/// Pause between connection attempts within one probe.
+const CONNECT_RETRY: Duration = Duration::from_millis(200);
+
 /// Go's rendering of a whole-second duration ("1s", "30s"), as upstream prints timeouts.
 fn go_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
@@ -36,28 +39,22 @@ pub async fn check(g: &GRPCAction, pod_ip: &str, timeout: Duration) -> Result<()
         .timeout(timeout)
         .user_agent("kube-probe/1.33")
         .map_err(|e| format!("error: failed to connect service at \"{addr}\": {e}"))?;
-    let channel = match tokio::time::timeout_at(deadline, endpoint.connect()).await {
-        Err(_) => {
-            return Err(format!(
-                "timeout: failed to connect service \"{addr}\" within {}: context deadline exceeded",
-                go_duration(timeout)
-            ));
-        }
-        Ok(Err(e)) => {
-            let why = std::error::Error::source(&e)
-                .map(ToString::to_string)
-                .unwrap_or_else(|| e.to_string());
-            if why.contains("timed out") {
-                return Err(format!(
-                    "timeout: failed to connect service \"{addr}\" within {}: context deadline exceeded",
-                    go_duration(timeout)
-                ));
+    // As upstream's blocking dial: a refused connection is retried until the
+    // probe's deadline, which then fails the probe as a timeout.
+    let connect = async {
+        loop {
+            match endpoint.connect().await {
+                Ok(c) => return c,
+                Err(e) => tracing::trace!(%addr, error = %e, "gRPC probe: connecting"),
             }
-            return Err(format!(
-                "error: failed to connect service at \"{addr}\": {why}"
-            ));
+            tokio::time::sleep(CONNECT_RETRY).await;
         }
-        Ok(Ok(c)) => c,
+    };
+    let Ok(channel) = tokio::time::timeout_at(deadline, connect).await else {
+        return Err(format!(
+            "timeout: failed to connect service \"{addr}\" within {}: context deadline exceeded",
+            go_duration(timeout)
+        ));
     };
     let mut client = HealthClient::new(channel);
     let request = HealthCheckRequest {
@@ -73,7 +70,7 @@ pub async fn check(g: &GRPCAction, pod_ip: &str, timeout: Duration) -> Result<()
         Ok(Err(status)) => {
             return Err(match status.code() {
                 Code::Unimplemented => format!(
-                    "this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
+                    "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): {}",
                     status.message()
                 ),
                 Code::DeadlineExceeded | Code::Cancelled => format!(
@@ -147,16 +144,17 @@ mod tests {
             "{unknown}"
         );
         server.abort();
+        let _ = server.await;
 
-        // Nobody listens any more: the connection fails.
-        let refused = check(&action(port, None), "127.0.0.1", t)
+        // Nobody listens any more: connecting is retried until the timeout.
+        let refused = check(&action(port, None), "127.0.0.1", Duration::from_secs(1))
             .await
             .unwrap_err();
-        assert!(
-            refused.starts_with(&format!(
-                "error: failed to connect service at \"127.0.0.1:{port}\""
-            )),
-            "{refused}"
+        assert_eq!(
+            refused,
+            format!(
+                "timeout: failed to connect service \"127.0.0.1:{port}\" within 1s: context deadline exceeded"
+            )
         );
     }
 
