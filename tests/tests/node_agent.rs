@@ -45,6 +45,11 @@ struct Node {
 impl Node {
     /// The node, or `None` (after saying why) when no runtime answers.
     fn start(test: &str) -> Option<Node> {
+        Self::start_with(test, &[])
+    }
+
+    /// As [`Node::start`], with extra `rkube agent` flags.
+    fn start_with(test: &str, agent_args: &[&str]) -> Option<Node> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -71,7 +76,7 @@ impl Node {
         install_unreachable_routes();
         let cluster = Cluster::start();
         let name = format!("e2e-{test}-{}", std::process::id());
-        let agent = cluster.start_node_agent(&name, &[]);
+        let agent = cluster.start_node_agent(&name, agent_args);
         let node = Node {
             agent,
             cluster,
@@ -1158,4 +1163,72 @@ fn static_pods_run_from_the_manifests_directory_with_a_mirror() {
             .is_empty()
             .then_some(())
     });
+}
+
+#[test]
+fn node_shutdown_stops_pods_and_reports_them_failed() {
+    let Some(mut node) = Node::start_with("shutdown", &["--shutdown-grace-period=20s"]) else {
+        return;
+    };
+    let pod = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: sleeper}
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - name: sleep
+    image: busybox
+    command: ["sleep", "3600"]
+"#;
+    let out = node.cluster.kubectl_stdin(&["apply", "-f", "-"], Some(pod));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let running = node.wait_phase("sleeper", "Running", 90);
+    let uid = str_at(&running, "/metadata/uid").to_string();
+
+    // SIGTERM with a shutdown grace period: a node shutdown. `sleep` as PID 1
+    // ignores SIGTERM, so it is killed at its 3 s grace period.
+    assert!(
+        node.agent.stop(),
+        "the agent exits cleanly after the shutdown"
+    );
+    let pod = node.pod("sleeper").expect("the pod object stays");
+    assert_eq!(pod["status"]["phase"], "Failed", "{pod}");
+    assert_eq!(pod["status"]["reason"], "Terminated", "{pod}");
+    assert_eq!(
+        pod["status"]["message"],
+        "Pod was terminated in response to imminent node shutdown."
+    );
+    let disruption = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "DisruptionTarget")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(disruption["reason"], "TerminationByKubelet", "{pod}");
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 137,
+        "{pod}"
+    );
+    let ready = node.ok(&[
+        "get",
+        "node",
+        node.name(),
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.status.conditions[?(@.type==\"Ready\")].message}",
+    ]);
+    assert_eq!(ready.trim(), "False node is shutting down");
+    // Nothing of the pod runs any more.
+    let labels = [(NODE_LABEL, node.name()), (UID_LABEL, uid.as_str())];
+    assert!(
+        node.sandboxes(&labels).iter().all(|s| s.state != 0),
+        "the pod's sandbox is stopped"
+    );
+    // A new agent takes the node back, so the clean-up can remove the pod.
+    node.agent.restart();
 }

@@ -19,6 +19,7 @@ use crate::machine::{self, MachineInfo};
 use crate::node_status::{self, NodeFactsInput};
 use crate::pod_worker::WorkerContext;
 use crate::runtime::Runtime;
+use crate::shutdown::{self, NodeShutdown};
 use crate::status_manager::StatusManager;
 use crate::{lease, network, pod_source, quantity, server};
 
@@ -82,12 +83,28 @@ async fn facts<R: Runtime>(
     node_ip: std::net::IpAddr,
     runtime_version: &str,
 ) -> NodeFactsInput {
+    facts_during(runtime, config, machine, node_ip, runtime_version, None).await
+}
+
+/// The node's facts; `shutdown`, once active, makes the node NotReady.
+async fn facts_during<R: Runtime>(
+    runtime: &R,
+    config: &KubeletConfig,
+    machine: &MachineInfo,
+    node_ip: std::net::IpAddr,
+    runtime_version: &str,
+    shutdown: Option<&NodeShutdown>,
+) -> NodeFactsInput {
+    let not_ready = match shutdown.filter(|s| s.active()) {
+        Some(_) => Some(shutdown::NOT_READY_MESSAGE.to_string()),
+        None => not_ready(runtime).await,
+    };
     NodeFactsInput {
         machine: machine.clone(),
         node_ip,
         hostname: config.node_name.clone(),
         runtime_version: runtime_version.to_string(),
-        not_ready: not_ready(runtime).await,
+        not_ready,
         images: runtime.list_images().await.unwrap_or_default(),
         memory_available: machine::memory_available(),
         disk_available: machine::filesystem(&config.root_dir).map(|(_, a)| a),
@@ -102,6 +119,7 @@ pub async fn run_with<R: Runtime>(
     config: KubeletConfig,
     runtime: Arc<R>,
     stop: CancellationToken,
+    shutdown: Arc<NodeShutdown>,
 ) -> Result<(), KubeletError> {
     config.validate()?;
     let config = Arc::new(config);
@@ -148,24 +166,27 @@ pub async fn run_with<R: Runtime>(
     // The node's status: every interval, and at once when the network changes.
     let poke = Arc::new(Notify::new());
     {
-        let (client, config, runtime, stop, poke) = (
+        let (client, config, runtime, stop, poke, shutdown) = (
             client.clone(),
             config.clone(),
             runtime.clone(),
             stop.clone(),
             poke.clone(),
+            shutdown.clone(),
         );
         let machine = machine.clone();
         let mut old: Option<NodeStatus> = node.status.clone();
         tokio::spawn(
             async move {
+                let mut announced = false;
                 loop {
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(config.node_status_interval) => {}
                         _ = poke.notified() => {}
+                        _ = shutdown.begun(), if !announced => announced = true,
                     }
-                    let input = facts(&*runtime, &config, &machine, node_ip, &runtime_version).await;
+                    let input = facts_during(&*runtime, &config, &machine, node_ip, &runtime_version, Some(&shutdown)).await;
                     match node_status::update(&client, &config, &input, old.as_ref()).await {
                         Ok(n) => old = n.status,
                         Err(e) => tracing::warn!(error = %format!("{e:#}"), "updating the node status failed"),
@@ -243,6 +264,7 @@ pub async fn run_with<R: Runtime>(
         },
         memory_capacity: capacity,
         clock: crate::pod_worker::system_clock(),
+        shutdown,
         config,
     });
     pod_source::run(client, ctx, node_uid, stop.clone())

@@ -61,6 +61,12 @@ pub struct KubeletConfig {
     pub static_pod_dir: PathBuf,
     /// How often that directory is read.
     pub static_pod_period: Duration,
+    /// Upstream's `shutdownGracePeriod`: how long a node shutdown gives its
+    /// pods; zero (the default) leaves them running when the agent stops.
+    pub shutdown_grace_period: Duration,
+    /// The part of that period kept for critical pods
+    /// (`shutdownGracePeriodCriticalPods`).
+    pub shutdown_grace_period_critical_pods: Duration,
 }
 
 impl KubeletConfig {
@@ -91,6 +97,8 @@ impl KubeletConfig {
             server_token: None,
             static_pod_dir: root_dir.join("manifests"),
             static_pod_period: Duration::from_secs(2),
+            shutdown_grace_period: Duration::ZERO,
+            shutdown_grace_period_critical_pods: Duration::ZERO,
             root_dir,
         }
     }

@@ -44,6 +44,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod server;
 pub mod service_env;
+pub mod shutdown;
 pub mod static_pods;
 pub mod stats;
 pub mod status;
@@ -66,9 +67,21 @@ pub async fn run(
     config: KubeletConfig,
     stop: CancellationToken,
 ) -> Result<(), KubeletError> {
+    let shutdown = Arc::new(shutdown::NodeShutdown::default());
+    run_until(client, config, stop, shutdown).await
+}
+
+/// As [`run`], with a node shutdown the caller can begin (on SIGTERM when
+/// `config.shutdown_grace_period` is set).
+pub async fn run_until(
+    client: kube::Client,
+    config: KubeletConfig,
+    stop: CancellationToken,
+    shutdown: Arc<shutdown::NodeShutdown>,
+) -> Result<(), KubeletError> {
     config.validate()?;
     let runtime = Arc::new(runtime::cri::CriRuntime::lazy(&config.runtime_endpoint)?);
-    agent::run_with(client, config, runtime, stop).await
+    agent::run_with(client, config, runtime, stop, shutdown).await
 }
 
 #[cfg(test)]

@@ -197,6 +197,7 @@ pub async fn run<R: Runtime>(
     let mut listing: Option<HashSet<String>> = None;
     let mut synced = false;
     let mut orphans: JoinSet<String> = JoinSet::new();
+    let mut shutting_down = false;
     let mut cleaning: HashSet<String> = HashSet::new();
     loop {
         let mut mirrors_changed = false;
@@ -254,6 +255,12 @@ pub async fn run<R: Runtime>(
                 None => break,
             },
             Some(uid) = done.recv() => workers.reap(&uid),
+            _ = ctx.shutdown.begun(), if !shutting_down => {
+                shutting_down = true;
+                tracing::info!(pods = workers.len(), "the node shuts down: stopping its pods");
+                ctx.shutdown.track(workers.uids());
+                workers.wake_all();
+            }
             Some(joined) = statics.writes.join_next(), if !statics.writes.is_empty() => {
                 match joined {
                     Ok(key) => {

@@ -65,6 +65,8 @@ pub struct WorkerContext<R> {
     pub memory_capacity: i64,
     /// The wall clock (a fake one in tests).
     pub clock: Clock,
+    /// The node's shutdown, once it begins.
+    pub shutdown: Arc<crate::shutdown::NodeShutdown>,
 }
 
 /// A wall clock.
@@ -112,6 +114,8 @@ pub struct PodWorker<R> {
     wake: Arc<Notify>,
     /// A static pod's mirror pod, as last seen or written.
     mirror: Option<Arc<Pod>>,
+    /// Stopped for the node's shutdown (nothing more to do).
+    shut_down: bool,
 }
 
 fn rv(pod: &Pod) -> Option<u64> {
@@ -161,6 +165,7 @@ impl<R: Runtime> PodWorker<R> {
             probes: PodProbes::new(wake.clone()),
             wake,
             mirror: None,
+            shut_down: false,
         }
     }
 
@@ -228,6 +233,7 @@ impl<R: Runtime> PodWorker<R> {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+        self.ctx.shutdown.pod_stopped(&uid);
         let _ = done.send(uid);
     }
 
@@ -287,6 +293,9 @@ impl<R: Runtime> PodWorker<R> {
         let state = self.load().await?;
         if removed || podutil::is_deleting(&self.pod) {
             return self.terminate(state, removed).await;
+        }
+        if self.ctx.shutdown.active() {
+            return self.shut_down(state).await;
         }
         // A container that runs again has nothing to wait for.
         self.reasons.retain(|name, _| {
@@ -905,6 +914,41 @@ impl<R: Runtime> PodWorker<R> {
             }
         }
         Ok(())
+    }
+
+    /// Stops the pod for the node's shutdown and reports it Failed (or
+    /// rejected, when it never started here); the object stays.
+    async fn shut_down(&mut self, state: PodRuntimeState) -> Result<Outcome, KubeletError> {
+        if self.shut_down {
+            return Ok(Outcome::Wait(None));
+        }
+        let terminal = self
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|p| p == "Succeeded" || p == "Failed");
+        let started = !state.sandboxes.is_empty() || !state.containers.is_empty();
+        if state.live_containers().next().is_some() || state.sandboxes.iter().any(|s| s.ready) {
+            let grace = self
+                .ctx
+                .shutdown
+                .grace_for(&self.pod, podutil::grace_period(&self.pod));
+            tracing::info!(
+                grace_seconds = grace.as_secs(),
+                "stopping the pod for the node's shutdown"
+            );
+            self.kill_all(&state, grace).await?;
+        }
+        if !terminal {
+            let state = self.load().await?;
+            let mut status = self.compute_status(&state, true);
+            crate::shutdown::mark_status(&mut status, started, (self.ctx.clock)());
+            self.send_status(status).await?;
+        }
+        self.shut_down = true;
+        self.ctx.shutdown.pod_stopped(&self.uid());
+        Ok(Outcome::Wait(None))
     }
 
     /// Stops and removes everything of a pod being deleted, reports its final

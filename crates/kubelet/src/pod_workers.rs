@@ -110,6 +110,13 @@ impl<R: Runtime> PodWorkers<R> {
         }
     }
 
+    /// Makes every worker sync now.
+    pub fn wake_all(&self) {
+        for h in self.workers.values() {
+            h.tx.send_modify(|u| u.wake += 1);
+        }
+    }
+
     /// Whether a worker runs for `uid`.
     pub fn has(&self, uid: &str) -> bool {
         self.workers.contains_key(uid)

@@ -36,6 +36,7 @@ fn harness() -> Harness {
         facts: NodeFacts::default(),
         memory_capacity: 1 << 30,
         clock: Arc::new(move || clock_rt.now()),
+        shutdown: Default::default(),
     });
     Harness { rt, ctx, _dir: dir }
 }

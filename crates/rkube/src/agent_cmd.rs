@@ -2,16 +2,20 @@
 //! containerd through CRI); with `--simulate N`, runs N simulated nodes.
 //!
 //! SIGTERM or SIGINT stops the agent; the pods' containers keep running and a
-//! restarted agent adopts them. Signals for failover tests of simulated nodes:
+//! restarted agent adopts them. With `--shutdown-grace-period`, SIGTERM is a
+//! node shutdown instead: every pod is stopped gracefully and reported
+//! Failed, the node NotReady, then the agent exits. Signals for failover tests of simulated nodes:
 //! SIGUSR1 silences every simulated node (leases and status stop), SIGUSR2
 //! brings them back.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::Taint;
+use rkube_kubelet::shutdown::NodeShutdown;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -103,6 +107,8 @@ fn kubelet_config(args: &AgentArgs) -> Result<rkube_kubelet::KubeletConfig> {
     config.server_token = Some(args.token.clone());
     config.cluster_dns = vec![args.cluster_dns];
     config.cluster_domain = args.cluster_domain.clone();
+    config.shutdown_grace_period = args.shutdown_grace_period;
+    config.shutdown_grace_period_critical_pods = args.shutdown_grace_period_critical_pods;
     for l in &args.node_labels {
         let (k, v) = l
             .split_once('=')
@@ -113,24 +119,53 @@ fn kubelet_config(args: &AgentArgs) -> Result<rkube_kubelet::KubeletConfig> {
     Ok(config)
 }
 
-/// Runs the real node agent until SIGTERM or SIGINT.
+/// Runs the real node agent until SIGTERM or SIGINT; SIGTERM with a
+/// shutdown grace period first shuts the node down gracefully.
 async fn kubelet(server: &str, token: &str, config: rkube_kubelet::KubeletConfig) -> Result<()> {
     let client = crate::client::for_agent(server, token).await?;
     let stop = CancellationToken::new();
-    let agent = tokio::spawn(rkube_kubelet::run(client, config, stop.clone()));
+    let shutdown = Arc::new(NodeShutdown::new(
+        config.shutdown_grace_period,
+        config.shutdown_grace_period_critical_pods,
+    ));
+    let mut agent = tokio::spawn(rkube_kubelet::run_until(
+        client,
+        config,
+        stop.clone(),
+        shutdown.clone(),
+    ));
     let (mut term, mut int) = (
         signal(SignalKind::terminate())?,
         signal(SignalKind::interrupt())?,
     );
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        r = agent => {
+    let graceful = tokio::select! {
+        _ = term.recv() => shutdown.enabled(),
+        _ = int.recv() => false,
+        r = &mut agent => {
             return match r {
                 Ok(r) => r.context("node agent"),
                 Err(e) => Err(anyhow::anyhow!("node agent: {e}")),
             };
         }
+    };
+    if graceful {
+        tracing::info!(grace = ?shutdown.grace(), "node shutdown: stopping every pod");
+        shutdown.begin();
+        // The pods' own grace periods fit in the shutdown's; a little more for
+        // the final status writes. A second SIGINT or SIGTERM cuts it short.
+        let limit = shutdown.grace() + Duration::from_secs(5);
+        tokio::select! {
+            r = tokio::time::timeout(limit, shutdown.finished()) => match r {
+                Ok(()) => tracing::info!("every pod stopped"),
+                Err(_) => tracing::warn!(pending = shutdown.pending(), "the shutdown grace period ran out"),
+            },
+            _ = term.recv() => tracing::warn!("stopping before the pods stopped"),
+            _ = int.recv() => tracing::warn!("stopping before the pods stopped"),
+        }
+        // Let the node status report NotReady before the agent goes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.cancel();
+        return Ok(());
     }
     tracing::info!("stopping (containers keep running)");
     stop.cancel();

@@ -111,6 +111,16 @@ pub struct AgentArgs {
     /// The cluster's DNS domain.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Graceful node shutdown: SIGTERM stops every pod within this period
+    /// (`30s`, `2m`) and reports them Failed, as upstream's
+    /// `shutdownGracePeriod`; 0 (the default) leaves pods running for a
+    /// restarted agent to adopt. SIGINT always leaves them running.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub shutdown_grace_period: std::time::Duration,
+    /// The part of the shutdown grace period kept for critical pods
+    /// (`shutdownGracePeriodCriticalPods`).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub shutdown_grace_period_critical_pods: std::time::Duration,
     /// Run N simulated nodes instead of a real kubelet.
     #[arg(long)]
     pub simulate: Option<u32>,
@@ -148,4 +158,38 @@ pub struct KubectlArgs {
     /// Arguments passed to kubectl.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// Parses a duration as `30s`, `2m`, `1h`, `500ms` or whole seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: want a duration such as 30s or 2m"))?;
+    let d = match unit {
+        "" | "s" => std::time::Duration::from_secs(n),
+        "ms" => std::time::Duration::from_millis(n),
+        "m" => std::time::Duration::from_secs(n * 60),
+        "h" => std::time::Duration::from_secs(n * 3600),
+        _ => return Err(format!("{s:?}: want a duration such as 30s or 2m")),
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
 }
