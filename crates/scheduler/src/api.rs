@@ -1,7 +1,7 @@
 //! The scheduler's writes to the API: binding, events, pod conditions and preemption.
 
-use k8s_openapi::api::core::v1::{Binding, Event, EventSource, ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -65,56 +65,19 @@ impl ClusterApi {
             })
     }
 
-    /// Creates a core/v1 Event about the pod.
-    pub async fn event(
-        &self,
-        pod: &PodInfo,
-        type_: &str,
-        reason: &str,
-        action: &str,
-        message: String,
-    ) -> Result<(), SchedulerError> {
-        let now = Timestamp::now();
-        let meta = &pod.pod.metadata;
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{}.{:x}", pod.name(), now.as_nanosecond())),
-                namespace: Some(pod.namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: meta.name.clone(),
-                namespace: meta.namespace.clone(),
-                uid: meta.uid.clone(),
-                resource_version: meta.resource_version.clone(),
-                ..ObjectReference::default()
-            },
-            reason: Some(reason.into()),
-            message: Some(message),
-            type_: Some(type_.into()),
-            action: Some(action.into()),
-            count: Some(1),
-            first_timestamp: Some(Time(now)),
-            last_timestamp: Some(Time(now)),
-            source: Some(EventSource {
-                component: Some(self.component.clone()),
-                host: None,
-            }),
-            reporting_component: Some(self.component.clone()),
-            reporting_instance: Some(self.instance.clone()),
-            ..Event::default()
-        };
-        Api::<Event>::namespaced(self.client.clone(), &pod.namespace)
-            .create(&PostParams::default(), &event)
-            .await
-            .map(|_| ())
-            .map_err(|source| SchedulerError::Api {
-                action: "create event for",
-                pod: pod.key.clone(),
-                source,
-            })
+    /// The client the writes go through.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The scheduler's name, as events' `reportingComponent`.
+    pub fn component(&self) -> &str {
+        &self.component
+    }
+
+    /// This scheduler instance, as events' `reportingInstance`.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Sets PodScheduled=False/Unschedulable (and optionally nominatedNodeName) on the pod status.

@@ -1,56 +1,51 @@
-//! Records the scheduler's Events through a bounded queue that drops them when full, like upstream's broadcaster.
-//!
-//! Events are best effort: under a burst of bindings they must not take API capacity from
-//! the bindings themselves. Upstream's event broadcaster queues at most 1,000 events and
-//! drops new ones while the queue is full; so does this recorder, with a few writers.
+//! The scheduler's Events, through the shared recorder (`rkube-events`): a bounded queue
+//! that drops events when full, like upstream's broadcaster, so a burst of bindings never
+//! waits on its own events; repeats are counted ("x2 over …") as client-go does.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures::StreamExt;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use rkube_events::{EventSink, KubeSink, RecorderConfig};
+use tokio::task::JoinHandle;
 
-use crate::api::ClusterApi;
 use crate::pod_info::PodInfo;
 
 /// Events waiting to be written, at most (upstream's `maxQueuedEvents`).
 pub const MAX_QUEUED_EVENTS: usize = 1000;
-/// Events written concurrently.
+/// Writer tasks (events about one pod always go to the same one).
 const WRITERS: usize = 4;
 
-/// One Event to write about a pod.
-#[derive(Debug)]
-pub struct Pending {
-    pub pod: Arc<PodInfo>,
-    pub type_: &'static str,
-    pub reason: &'static str,
-    pub action: &'static str,
-    pub message: String,
-}
-
 /// The sending side; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<Pending>,
-    dropped: Arc<AtomicU64>,
+    inner: rkube_events::Recorder,
 }
 
 impl Recorder {
-    /// A recorder and the receiving end its writer drains.
-    pub fn new() -> (Recorder, mpsc::Receiver<Pending>) {
-        let (tx, rx) = mpsc::channel(MAX_QUEUED_EVENTS);
-        (
-            Recorder {
-                tx,
-                dropped: Arc::new(AtomicU64::new(0)),
-            },
-            rx,
-        )
+    /// A recorder writing through `client` as `component` (`default-scheduler`) from
+    /// `instance`, and the task that ends once every clone is dropped and the queue is written.
+    pub fn start(client: Client, component: &str, instance: &str) -> (Recorder, JoinHandle<()>) {
+        Self::start_with(KubeSink::new(client), component, instance)
     }
 
-    /// Queues an Event; drops it when the queue is full.
+    /// As [`Recorder::start`], writing to any sink (tests use a memory sink).
+    pub fn start_with<S: EventSink>(
+        sink: S,
+        component: &str,
+        instance: &str,
+    ) -> (Recorder, JoinHandle<()>) {
+        let config = RecorderConfig {
+            instance: instance.to_string(),
+            queue: MAX_QUEUED_EVENTS,
+            writers: WRITERS,
+            ..RecorderConfig::new(component)
+        };
+        let (inner, writer) = rkube_events::Recorder::start(sink, config);
+        (Recorder { inner }, writer)
+    }
+
+    /// Queues an Event about `pod`; drops it when the queue is full.
     pub fn record(
         &self,
         pod: Arc<PodInfo>,
@@ -59,47 +54,23 @@ impl Recorder {
         action: &'static str,
         message: String,
     ) {
-        let ev = Pending {
-            pod,
-            type_,
-            reason,
-            action,
-            message,
+        let meta = &pod.pod.metadata;
+        let regarding = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Pod".into()),
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            uid: meta.uid.clone(),
+            resource_version: meta.resource_version.clone(),
+            ..ObjectReference::default()
         };
-        if self.tx.try_send(ev).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                debug!(dropped = n, "event queue full; dropping events");
-            }
-        }
+        self.inner
+            .record_ref(&regarding, type_, reason, Some(action), message);
     }
 
     /// Events dropped so far.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-}
-
-/// Writes queued Events until `stop` (or until every recorder is gone).
-pub async fn write(api: ClusterApi, mut rx: mpsc::Receiver<Pending>, stop: CancellationToken) {
-    let events = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let writing = events
-        .map(|ev| {
-            let api = api.clone();
-            async move {
-                if let Err(error) = api
-                    .event(&ev.pod, ev.type_, ev.reason, ev.action, ev.message)
-                    .await
-                {
-                    debug!(%error, reason = ev.reason, "recording event failed");
-                }
-            }
-        })
-        .buffer_unordered(WRITERS)
-        .for_each(|()| async {});
-    tokio::select! {
-        () = stop.cancelled() => {}
-        () = writing => {}
+        self.inner.dropped()
     }
 }
 
@@ -107,17 +78,30 @@ pub async fn write(api: ClusterApi, mut rx: mpsc::Receiver<Pending>, stop: Cance
 mod tests {
     use super::*;
     use crate::plugins::testutil::pod;
+    use rkube_events::MemorySink;
     use serde_json::json;
 
     #[tokio::test]
-    async fn full_queue_drops_instead_of_waiting() {
-        let (rec, mut rx) = Recorder::new();
+    async fn repeats_are_counted_and_carry_the_action() {
+        let sink = MemorySink::default();
+        let (rec, writer) = Recorder::start_with(sink.clone(), "default-scheduler", "s-1");
         let p = pod("p", json!({}));
-        for i in 0..MAX_QUEUED_EVENTS + 5 {
-            rec.record(p.clone(), "Normal", "Scheduled", "Binding", format!("{i}"));
+        for _ in 0..3 {
+            rec.record(
+                p.clone(),
+                "Warning",
+                "FailedScheduling",
+                "Scheduling",
+                "0/1 nodes are available".into(),
+            );
         }
-        assert_eq!(rec.dropped(), 5);
-        let first = rx.recv().await.map(|e| e.message);
-        assert_eq!(first.as_deref(), Some("0"));
+        drop(rec);
+        writer.await.expect("writer");
+        let events = sink.events();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].count, Some(3));
+        assert_eq!(events[0].action.as_deref(), Some("Scheduling"));
+        assert_eq!(events[0].reporting_instance.as_deref(), Some("s-1"));
+        assert_eq!(events[0].involved_object.kind.as_deref(), Some("Pod"));
     }
 }

@@ -15,7 +15,7 @@ use crate::SchedulerConfig;
 use crate::api::ClusterApi;
 use crate::cache::Cache;
 use crate::error::SchedulerError;
-use crate::events::{self, Recorder};
+use crate::events::Recorder;
 use crate::informer::{self, Sinks};
 use crate::pod_info::PodInfo;
 use crate::preemption;
@@ -103,10 +103,7 @@ pub async fn run(
     }
     let write_limit = u32::try_from(config.parallelism.clamp(1, 1024) * 16).unwrap_or(256);
     let api = ClusterApi::new(client, &config.scheduler_name);
-    let (events, queued) = Recorder::new();
-    let writer = tokio::spawn(
-        events::write(api.clone(), queued, stop.clone()).instrument(info_span!("scheduler_events")),
-    );
+    let (events, writer) = Recorder::start(api.client(), api.component(), api.instance());
     let looper = Loop {
         api,
         events,
