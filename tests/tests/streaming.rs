@@ -1,9 +1,10 @@
 //! Streaming with real containers: `kubectl exec` (with and without stdin,
 //! exit codes), `cp` both ways, `attach` and `port-forward`, through the API
 //! server to the node agent and on to containerd's streaming server. Each is
-//! run twice: with kubectl's defaults (WebSocket first, falling back to SPDY
-//! when refused) and with WebSocket turned off (SPDY only). Skipped, with a
-//! message, when no container runtime answers.
+//! run twice: with kubectl's defaults (WebSocket: `v5.channel.k8s.io` for
+//! exec, attach and cp, SPDY tunneled in WebSocket for port-forward) and with
+//! WebSocket turned off (SPDY). Skipped, with a message, when no container
+//! runtime answers.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -325,6 +326,46 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     assert!(out.status.success(), "{mode}: {out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
 
+    // The protocol kubectl ended up with: WebSocket v5 unless turned off.
+    let out = node.kubectl(env, &["exec", "myapp-pod", "-v=6", "--", "true"], None);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{mode}: {log}");
+    assert_eq!(
+        log.contains("The subprotocol is v5.channel.k8s.io"),
+        mode == "websocket",
+        "{mode}: {log}"
+    );
+    assert!(!log.contains("fallback"), "{mode}: {log}");
+
+    // A terminal (`script` gives kubectl one): the shell's prompt, its
+    // output and its exit code.
+    let mut tty = Command::new("script");
+    tty.args(["-qec", "kubectl exec -it myapp-pod -- sh", "/dev/null"])
+        .env("KUBECONFIG", &node.cluster.kubeconfig)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Running(tty.spawn().expect("script"));
+    if let Some(mut input) = child.0.stdin.take() {
+        input
+            .write_all(b"echo tty-$((40 + 2))\nexit 4\n")
+            .expect("terminal input");
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut stdout = child.0.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    let text = rx
+        .recv_timeout(KUBECTL_LIMIT)
+        .expect("kubectl exec -it to end");
+    let status = child.0.wait().expect("script status");
+    assert!(text.contains("tty-42"), "{mode}: {text}");
+    assert_eq!(status.code(), Some(4), "{mode}: {text}");
+
     // cp both ways.
     let dir = tempfile::tempdir().expect("tempdir");
     let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -414,6 +455,12 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     // A second connection over the same session.
     let again = local_get(port).expect("second GET through port-forward");
     assert!(again.contains("Welcome to nginx!"), "{mode}: {again}");
+    let log = std::fs::read_to_string(&pf_log).unwrap_or_default();
+    assert_eq!(
+        log.contains("negotiated protocol: portforward.k8s.io") && !log.contains("fallback"),
+        mode == "websocket",
+        "{mode}: {log}"
+    );
     drop(pf);
 }
 

@@ -1,10 +1,16 @@
 //! Streaming for `kubectl exec`, `attach`, `cp` and `port-forward`: the
 //! agent finds the running container (or the pod's sandbox), asks the runtime
 //! over CRI for a streaming URL, and proxies the client's upgrade request to
-//! it (SPDY/3.1 is passed through untouched).
+//! it. SPDY/3.1 and WebSocket v1–v4 pass through untouched (containerd
+//! serves them); WebSocket `v5.channel.k8s.io` is translated to SPDY
+//! ([`channel`]) and tunneled port forwarding is unwrapped ([`tunnel`]).
 
+pub mod channel;
 pub mod options;
 pub mod proxy;
+pub mod tunnel;
+pub mod websocket;
+pub mod wsio;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -59,14 +65,6 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         text(self.code, self.message)
     }
-}
-
-/// True for a WebSocket upgrade request.
-pub fn is_websocket(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// The streaming routes; requests must carry `token` as a bearer token.
@@ -160,15 +158,28 @@ fn admit<R>(ctx: &Ctx<R>, req: &Parts, query: Option<&str>) -> Result<StreamOpti
     StreamOptions::parse(query.unwrap_or("")).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e))
 }
 
-/// Refuses WebSocket upgrades this agent cannot serve: clients fall back to SPDY.
-fn refuse_websocket(req: &Parts) -> Result<(), Refusal> {
-    if is_websocket(&req.headers) {
-        return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "WebSocket streaming is not supported by this node agent; use SPDY",
-        ));
+/// How an exec or attach request is served: `None` for SPDY (passed
+/// through), else the WebSocket mode (unknown subprotocols are refused, so
+/// clients fall back to SPDY).
+fn ws_mode(req: &Parts) -> Result<Option<channel::WsMode>, Refusal> {
+    if websocket::is_websocket(&req.headers) {
+        channel::ws_mode(&req.headers).map(Some)
+    } else {
+        Ok(None)
     }
-    Ok(())
+}
+
+/// Serves an exec or attach once the runtime gave its URL.
+async fn serve_stream(
+    req: Parts,
+    mode: Option<channel::WsMode>,
+    url: &str,
+    opts: &StreamOptions,
+) -> Response {
+    match mode {
+        Some(channel::WsMode::Translate) => channel::upgrade(req, url, opts).await,
+        None | Some(channel::WsMode::PassThrough) => proxy::upgrade(req, url).await,
+    }
 }
 
 async fn exec<R: Runtime>(
@@ -187,7 +198,7 @@ async fn exec<R: Runtime>(
                 "you must specify a command",
             ));
         }
-        refuse_websocket(&req)?;
+        let mode = ws_mode(&req)?;
         let id = running_container(&ctx, &namespace, &pod, &container).await?;
         let cri = proto::ExecRequest {
             container_id: id,
@@ -202,11 +213,11 @@ async fn exec<R: Runtime>(
             .exec(cri)
             .await
             .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.user_message()))?;
-        Ok(url)
+        Ok((url, mode, opts))
     }
     .await;
     match result {
-        Ok(url) => proxy::upgrade(req, &url).await,
+        Ok((url, mode, opts)) => serve_stream(req, mode, &url, &opts).await,
         Err(r) => r.into_response(),
     }
 }
@@ -221,7 +232,7 @@ async fn attach<R: Runtime>(
     let result = async {
         let opts = admit(&ctx, &req, query.as_deref())?;
         opts.check_streams()?;
-        refuse_websocket(&req)?;
+        let mode = ws_mode(&req)?;
         let id = running_container(&ctx, &namespace, &pod, &container).await?;
         let cri = proto::AttachRequest {
             container_id: id,
@@ -230,14 +241,16 @@ async fn attach<R: Runtime>(
             stdout: opts.stdout,
             stderr: opts.stderr && !opts.tty,
         };
-        ctx.runtime
+        let url = ctx
+            .runtime
             .attach(cri)
             .await
-            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.user_message()))
+            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, e.user_message()))?;
+        Ok::<_, Refusal>((url, mode, opts))
     }
     .await;
     match result {
-        Ok(url) => proxy::upgrade(req, &url).await,
+        Ok((url, mode, opts)) => serve_stream(req, mode, &url, &opts).await,
         Err(r) => r.into_response(),
     }
 }
@@ -251,7 +264,6 @@ async fn port_forward<R: Runtime>(
     let (req, _body) = req.into_parts();
     let result = async {
         let opts = admit(&ctx, &req, query.as_deref())?;
-        refuse_websocket(&req)?;
         let id = ready_sandbox(&ctx, &namespace, &pod).await?;
         ctx.runtime
             .port_forward(&id, opts.ports.clone())
@@ -260,6 +272,9 @@ async fn port_forward<R: Runtime>(
     }
     .await;
     match result {
+        // Tunneled SPDY is unwrapped; SPDY and the legacy WebSocket
+        // protocol pass through.
+        Ok(url) if tunnel::wants_tunnel(&req.headers) => tunnel::upgrade(req, &url).await,
         Ok(url) => proxy::upgrade(req, &url).await,
         Err(r) => r.into_response(),
     }
@@ -303,7 +318,17 @@ mod tests {
             )
         );
         assert_eq!(
-            call(&app, exec, &[auth, ("upgrade", "websocket")]).await.0,
+            call(
+                &app,
+                exec,
+                &[
+                    auth,
+                    ("upgrade", "websocket"),
+                    ("sec-websocket-protocol", "v9.channel.k8s.io")
+                ]
+            )
+            .await
+            .0,
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
