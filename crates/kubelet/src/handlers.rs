@@ -3,7 +3,12 @@
 //! upstream's success rules and failure messages.
 //!
 //! HTTP and TCP checks go to the pod's own IP (the node's bridge) unless the
-//! spec names a host.
+//! spec names a host; HTTPS skips certificate checks, as upstream.
+
+mod http;
+#[cfg(test)]
+mod tests_https;
+mod tls;
 
 use std::time::Duration;
 
@@ -11,7 +16,6 @@ use k8s_openapi::api::core::v1::{
     Container, HTTPGetAction, LifecycleHandler, Probe, TCPSocketAction,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::runtime::Runtime;
@@ -93,78 +97,111 @@ pub fn resolve_port(port: &IntOrString, c: &Container) -> Result<u16, String> {
         .ok_or_else(|| format!("invalid port number: {n}"))
 }
 
-async fn http_get(g: &HTTPGetAction, target: &Target<'_>, timeout: Duration) -> Result<(), String> {
-    let port = resolve_port(&g.port, target.container)?;
-    let host = g
-        .host
-        .clone()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| target.pod_ip.to_string());
-    let path = g.path.clone().unwrap_or_else(|| "/".into());
-    let path = if path.starts_with('/') {
-        path
-    } else {
-        format!("/{path}")
-    };
-    let scheme = g.scheme.as_deref().unwrap_or("HTTP");
-    let url = format!("{}://{host}:{port}{path}", scheme.to_lowercase());
-    if scheme.eq_ignore_ascii_case("HTTPS") {
-        return Err(format!(
-            "Get \"{url}\": HTTPS checks are not supported by rkube yet"
-        ));
-    }
-    let attempt = async {
-        let mut s = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| {
-                format!(
-                    "Get \"{url}\": dial tcp {host}:{port}: connect: {}",
-                    os_message(&e)
-                )
-            })?;
-        let mut req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nConnection: close\r\n"
-        );
-        for h in g.http_headers.iter().flatten() {
-            req.push_str(&format!("{}: {}\r\n", h.name, h.value));
+/// How a probe's check ended (upstream's `probe.Result`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Passed.
+    Success,
+    /// Passed, with a warning for a `ProbeWarning` event (a redirect to
+    /// another host: "Probe terminated redirects, Response body: …").
+    Warning(String),
+    /// Failed, with upstream's message.
+    Failure(String),
+}
+
+impl Outcome {
+    /// `Ok` unless it failed (warnings pass).
+    pub fn into_result(self) -> Result<(), String> {
+        match self {
+            Outcome::Failure(m) => Err(m),
+            _ => Ok(()),
         }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| format!("Get \"{url}\": {e}"))?;
-        let mut head = [0u8; 64];
-        let mut n = 0;
-        while n < 12 {
-            let m = s
-                .read(&mut head[n..])
-                .await
-                .map_err(|e| format!("Get \"{url}\": {e}"))?;
-            if m == 0 {
-                break;
-            }
-            n += m;
-        }
-        let line = String::from_utf8_lossy(&head[..n]);
-        let code: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("Get \"{url}\": malformed HTTP response"))?;
-        if (200..400).contains(&code) {
-            Ok(())
-        } else {
-            Err(format!("HTTP probe failed with statuscode: {code}"))
-        }
-    };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-        )),
     }
 }
 
-fn os_message(e: &std::io::Error) -> String {
+/// The URL an `httpGet` action asks for.
+fn http_url(g: &HTTPGetAction, target: &Target<'_>) -> Result<http::Url, String> {
+    let port = resolve_port(&g.port, target.container)?;
+    let host = g
+        .host
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(target.pod_ip);
+    let https = g
+        .scheme
+        .as_deref()
+        .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"));
+    Ok(http::Url::new(
+        https,
+        host,
+        port,
+        g.path.as_deref().unwrap_or(""),
+    ))
+}
+
+fn spec_headers(g: &HTTPGetAction) -> Vec<(String, String)> {
+    g.http_headers
+        .iter()
+        .flatten()
+        .map(|h| (h.name.clone(), h.value.clone()))
+        .collect()
+}
+
+/// An HTTP probe: 2xx passes, 3xx (a redirect not followed) passes with a
+/// warning, anything else fails.
+async fn http_probe(g: &HTTPGetAction, target: &Target<'_>, timeout: Duration) -> Outcome {
+    let url = match http_url(g, target) {
+        Ok(u) => u,
+        Err(e) => return Outcome::Failure(e),
+    };
+    let (headers, host) = http::request_headers(&spec_headers(g), "probe");
+    match http::get_within(&url, &headers, host.as_deref(), timeout).await {
+        http::Fetched::Failed { message, .. } => Outcome::Failure(message),
+        http::Fetched::Reply(r) if (200..300).contains(&r.status) => Outcome::Success,
+        http::Fetched::Reply(r) if (300..400).contains(&r.status) => Outcome::Warning(format!(
+            "Probe terminated redirects, Response body: {}",
+            String::from_utf8_lossy(&r.body)
+        )),
+        http::Fetched::Reply(r) => {
+            Outcome::Failure(format!("HTTP probe failed with statuscode: {}", r.status))
+        }
+    }
+}
+
+/// An HTTP lifecycle hook: any response will do (upstream looks at errors
+/// only); an HTTPS hook answered in plain HTTP is retried over HTTP without
+/// the `Authorization` header, as upstream does.
+async fn http_hook(g: &HTTPGetAction, target: &Target<'_>) -> Result<(), String> {
+    let url = http_url(g, target)?;
+    let (headers, host) = http::request_headers(&spec_headers(g), "lifecycle");
+    match http::get(&url, &headers, host.as_deref()).await {
+        http::Fetched::Reply(_) => Ok(()),
+        http::Fetched::Failed {
+            failure: http::Failure::HttpResponseToHttps,
+            message,
+        } => {
+            let plain = http::Url {
+                https: false,
+                ..url.clone()
+            };
+            let mut headers = headers;
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case("Authorization"));
+            match http::get(&plain, &headers, host.as_deref()).await {
+                http::Fetched::Reply(_) => {
+                    tracing::warn!(
+                        host = %url.authority(),
+                        "request to HTTPS lifecycle hook got HTTP response, retry with HTTP succeeded"
+                    );
+                    Ok(())
+                }
+                http::Fetched::Failed { .. } => Err(message),
+            }
+        }
+        http::Fetched::Failed { message, .. } => Err(message),
+    }
+}
+
+pub(crate) fn os_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         _ => e.to_string(),
@@ -188,8 +225,50 @@ async fn tcp(t: &TCPSocketAction, target: &Target<'_>, timeout: Duration) -> Res
     }
 }
 
-/// Runs `action` against `target`: `Ok` on success, else upstream's message.
+/// Runs a probe's `action` against `target` within `timeout`, with
+/// upstream's prober semantics.
+pub async fn probe<R: Runtime>(
+    runtime: &R,
+    action: Action<'_>,
+    target: &Target<'_>,
+    timeout: Duration,
+) -> Outcome {
+    match action {
+        Action::HttpGet(g) => http_probe(g, target, timeout).await,
+        other => match common(runtime, other, target, timeout).await {
+            Ok(()) => Outcome::Success,
+            Err(m) => Outcome::Failure(m),
+        },
+    }
+}
+
+/// Runs a probe's `action` against `target`: `Ok` on success (warnings
+/// included), else upstream's message.
 pub async fn run<R: Runtime>(
+    runtime: &R,
+    action: Action<'_>,
+    target: &Target<'_>,
+    timeout: Duration,
+) -> Result<(), String> {
+    probe(runtime, action, target, timeout).await.into_result()
+}
+
+/// Runs a lifecycle hook's `action` against `target`: HTTP hooks have no
+/// timeout of their own and pass on any response; `timeout` bounds exec
+/// (zero: none).
+pub async fn run_hook<R: Runtime>(
+    runtime: &R,
+    action: Action<'_>,
+    target: &Target<'_>,
+    timeout: Duration,
+) -> Result<(), String> {
+    match action {
+        Action::HttpGet(g) => http_hook(g, target).await,
+        other => common(runtime, other, target, timeout).await,
+    }
+}
+
+async fn common<R: Runtime>(
     runtime: &R,
     action: Action<'_>,
     target: &Target<'_>,
@@ -212,7 +291,7 @@ pub async fn run<R: Runtime>(
                 Err(e) => Err(e.user_message()),
             }
         }
-        Action::HttpGet(g) => http_get(g, target, timeout).await,
+        Action::HttpGet(g) => http_probe(g, target, timeout).await.into_result(),
         Action::Tcp(t) => tcp(t, target, timeout).await,
         Action::Sleep(secs) => {
             tokio::time::sleep(Duration::from_secs(u64::try_from(secs).unwrap_or(0))).await;
@@ -226,6 +305,7 @@ pub async fn run<R: Runtime>(
 mod tests {
     use super::*;
     use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn ports_by_number_or_name() {

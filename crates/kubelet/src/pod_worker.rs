@@ -783,7 +783,7 @@ impl<R: Runtime> PodWorker<R> {
                 container: c,
                 pod_ip: &pod_ip,
             };
-            if let Err(e) = handlers::run(rt, action, &target, Duration::ZERO).await {
+            if let Err(e) = handlers::run_hook(rt, action, &target, Duration::ZERO).await {
                 let message = hook_message(action, name, &pod, &e);
                 tracing::warn!(container = name, error = %message, "postStart hook failed");
                 self.event(
@@ -868,7 +868,7 @@ impl<R: Runtime> PodWorker<R> {
                 container: c,
                 pod_ip,
             };
-            match tokio::time::timeout(grace, handlers::run(rt, action, &target, grace)).await {
+            match tokio::time::timeout(grace, handlers::run_hook(rt, action, &target, grace)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     let msg = hook_message(action, name, &self.pod, &e);
