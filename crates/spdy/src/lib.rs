@@ -10,14 +10,19 @@
 //! - [`Stream`] is one stream: the peer's [`Headers`], `AsyncRead` of its
 //!   data until FIN, `AsyncWrite` of ours, [`Stream::close_write`] (FIN) and
 //!   [`Stream::reset`].
-//! - Flow control is SPDY/3.1's: 64 KiB stream and session windows; we send
-//!   WINDOW_UPDATE as the application reads, and honour the peer's windows
-//!   (and SETTINGS_INITIAL_WINDOW_SIZE) once the peer shows it does flow
-//!   control. Kubernetes' own peers (Go's spdystream) speak SPDY/3 framing
-//!   without flow control: they never send WINDOW_UPDATE, so a sender that
-//!   waited for one would stall after 64 KiB; against them the reader
-//!   applies back-pressure instead (it stops reading the connection while a
-//!   stream holds 1 MiB unread).
+//! - Flow control is SPDY/3.1's: 64 KiB stream and session windows, a
+//!   SETTINGS frame announcing ours first thing, WINDOW_UPDATE as the
+//!   application reads, and the peer's windows (and its
+//!   SETTINGS_INITIAL_WINDOW_SIZE) honoured — once the peer shows it does
+//!   flow control (it sent SETTINGS or WINDOW_UPDATE). Kubernetes' own peers
+//!   (Go's spdystream) speak SPDY/3 framing without flow control: they never
+//!   open a window, so a sender that waited would stall after 64 KiB, and
+//!   they get no WINDOW_UPDATE from us either. Against them the reader
+//!   applies back-pressure instead: it stops reading the connection while a
+//!   stream holds 1 MiB unread.
+//! - A stream the peer resets with CANCEL reads as ended once its buffered
+//!   data is read (upstream closes a connection that way right after the
+//!   last data); other resets are errors.
 //! - PINGs are answered; GOAWAY from the peer ends [`Session::accept`] and
 //!   [`Session::open`]; the connection closes when every handle is dropped.
 //! - [`upgrade`] has the HTTP/1.1 handshake helpers (`X-Stream-Protocol-Version`

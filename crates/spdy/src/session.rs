@@ -131,15 +131,18 @@ impl State {
     }
 
     /// Counts `n` received bytes of stream `id` as consumed and opens the
-    /// peer's windows again once half of one has been used.
+    /// peer's windows again once half of one has been used. Peers without
+    /// flow control get no WINDOW_UPDATE: Go's spdystream queues them with
+    /// its stream frames, and upstream's CRI streaming server was seen to
+    /// drop exec connections mid-stream under a steady flow of them.
     pub(crate) fn consumed(&mut self, id: u32, n: usize) {
         if n == 0 {
             return;
         }
         self.session_recv_unacked += n as i64;
-        if self.session_recv_unacked >= DEFAULT_WINDOW / 2 {
-            let delta = self.session_recv_unacked as u32;
-            self.session_recv_unacked = 0;
+        if self.peer_flow_control && self.session_recv_unacked >= DEFAULT_WINDOW / 2 {
+            let delta = self.session_recv_unacked.min(0x7fff_ffff) as u32;
+            self.session_recv_unacked -= i64::from(delta);
             self.send(Frame::WindowUpdate {
                 stream_id: 0,
                 delta,
@@ -152,9 +155,9 @@ impl State {
             return;
         }
         stream.recv_unacked += n as i64;
-        if stream.recv_unacked >= DEFAULT_WINDOW / 2 {
-            let delta = stream.recv_unacked as u32;
-            stream.recv_unacked = 0;
+        if self.peer_flow_control && stream.recv_unacked >= DEFAULT_WINDOW / 2 {
+            let delta = stream.recv_unacked.min(0x7fff_ffff) as u32;
+            stream.recv_unacked -= i64::from(delta);
             self.send(Frame::WindowUpdate {
                 stream_id: id,
                 delta,

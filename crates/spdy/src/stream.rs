@@ -96,9 +96,6 @@ impl AsyncRead for Stream {
         let Some(s) = st.streams.get_mut(&id) else {
             return Poll::Ready(Ok(()));
         };
-        if let Some(status) = s.reset {
-            return Poll::Ready(Err(reset_error(id, status)));
-        }
         if let Some(chunk) = s.recv.front_mut() {
             let n = chunk.len().min(buf.remaining());
             buf.put_slice(&chunk[..n]);
@@ -111,6 +108,13 @@ impl AsyncRead for Stream {
             drop(st);
             self.shared.drained.notify_waiters();
             return Poll::Ready(Ok(()));
+        }
+        match s.reset {
+            // Upstream tears a connection down by resetting every stream
+            // with CANCEL right after the last data: that ends the data.
+            Some(RstStatus::CANCEL) => return Poll::Ready(Ok(())),
+            Some(status) => return Poll::Ready(Err(reset_error(id, status))),
+            None => {}
         }
         if s.recv_fin || closed {
             // EOF; a connection that ends counts as the end of every stream,

@@ -390,18 +390,62 @@ async fn pings_are_answered_and_goaway_ends_the_session() {
 #[tokio::test]
 async fn reset_streams_fail_and_dropped_sessions_say_goaway() {
     let (client, mut stream, mut peer) = open_against_raw_peer(64 * 1024).await;
+    peer.send(Frame::Data {
+        stream_id: 1,
+        fin: false,
+        data: Bytes::from_static(b"abc"),
+    })
+    .await;
     peer.send(Frame::RstStream {
         stream_id: 1,
-        status: RstStatus::CANCEL,
+        status: RstStatus::INTERNAL_ERROR,
     })
     .await;
     peer.send(Frame::Ping { id: 2 }).await;
     assert_eq!(peer.recv_main().await, Some(Frame::Ping { id: 2 }));
     let err = stream.write_all(b"x").await.expect_err("reset");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
-    let mut buf = [0u8; 1];
-    assert!(stream.read(&mut buf).await.is_err());
+    // What arrived before the reset is still read, then the error.
+    let mut got = Vec::new();
+    let err = stream.read_to_end(&mut got).await.expect_err("reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    assert_eq!(got, b"abc");
     drop(stream);
+
+    // Upstream closes a connection by resetting its streams with CANCEL
+    // right after the last data: readers see the data, then EOF.
+    let opening = tokio::spawn({
+        let client = client.clone();
+        async move { client.open(Headers::new()).await }
+    });
+    let Some(Frame::SynStream { stream_id: 3, .. }) = peer.recv_main().await else {
+        panic!("expected SYN_STREAM 3");
+    };
+    peer.send(Frame::SynReply {
+        stream_id: 3,
+        fin: false,
+        headers: Headers::new(),
+    })
+    .await;
+    let mut stream = within("open", opening).await.expect("task").expect("open");
+    peer.send(Frame::Data {
+        stream_id: 3,
+        fin: false,
+        data: Bytes::from_static(b"{\"status\":\"Success\"}"),
+    })
+    .await;
+    peer.send(Frame::RstStream {
+        stream_id: 3,
+        status: RstStatus::CANCEL,
+    })
+    .await;
+    let mut status = String::new();
+    within("read", stream.read_to_string(&mut status))
+        .await
+        .expect("read");
+    assert_eq!(status, "{\"status\":\"Success\"}");
+    drop(stream);
+
     drop(client);
     assert!(matches!(
         peer.recv_main().await,
@@ -415,6 +459,15 @@ async fn dropping_a_stream_sends_fin_and_keeps_the_window_open() {
     let (a, b) = tokio::io::duplex(64 * 1024);
     let client = Session::client(a).expect("client");
     let mut peer = RawPeer::new(b);
+    peer.send(Frame::Settings {
+        clear: false,
+        settings: vec![Setting {
+            flags: 0,
+            id: SETTINGS_INITIAL_WINDOW_SIZE,
+            value: 64 * 1024,
+        }],
+    })
+    .await;
     peer.send(Frame::SynStream {
         stream_id: 2,
         associated_to: 0,
