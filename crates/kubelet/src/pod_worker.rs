@@ -868,7 +868,8 @@ impl<R: Runtime> PodWorker<R> {
                 container: c,
                 pod_ip,
             };
-            match tokio::time::timeout(grace, handlers::run_hook(rt, action, &target, grace)).await {
+            let hook = handlers::run_hook(rt, action, &target, grace);
+            match tokio::time::timeout(grace, hook).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     let msg = hook_message(action, name, &self.pod, &e);
