@@ -506,6 +506,36 @@ mod tests {
     }
 
     #[test]
+    fn each_direction_keeps_its_own_context() {
+        // Two endpoints, each with a codec; header frames cross both ways,
+        // interleaved, every block depending on the ones before it.
+        let mut a = Codec::new().expect("codec");
+        let mut b = Codec::new().expect("codec");
+        for n in 0u32..6 {
+            let opened = Frame::SynStream {
+                stream_id: 2 * n + 1,
+                associated_to: 0,
+                priority: 0,
+                fin: false,
+                unidirectional: false,
+                headers: Headers::new()
+                    .with("streamtype", ["error", "stdin", "stdout"][n as usize % 3])
+                    .with("requestid", n.to_string()),
+            };
+            let replied = Frame::SynReply {
+                stream_id: 2 * n + 1,
+                fin: n % 2 == 0,
+                headers: Headers::new().with("n", n.to_string()),
+            };
+            let mut wire = BytesMut::new();
+            a.encode(&opened, &mut wire).expect("encode");
+            assert_eq!(b.decode(&mut wire).expect("decode"), Some(opened));
+            b.encode(&replied, &mut wire).expect("encode");
+            assert_eq!(a.decode(&mut wire).expect("decode"), Some(replied));
+        }
+    }
+
+    #[test]
     fn partial_frames_wait_for_the_rest() {
         let mut tx = Codec::new().expect("codec");
         let mut rx = Codec::new().expect("codec");

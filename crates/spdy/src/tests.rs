@@ -513,3 +513,30 @@ async fn dropping_a_stream_sends_fin_and_keeps_the_window_open() {
         }
     }
 }
+
+#[test]
+fn handles_and_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Sync>() {}
+    sync::<Session>();
+    sync::<Stream>();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let _guard = rt.enter();
+    let (a, _b) = tokio::io::duplex(1024);
+    let session = Session::client(a).expect("client");
+    send(&session.open(Headers::new()));
+    send(&session.accept());
+}
+
+#[tokio::test]
+async fn a_server_answers_the_clients_pings_only() {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let _server = Session::server(a).expect("server");
+    let mut peer = RawPeer::new(b);
+    // Client pings are odd; an even id would be the answer to our own.
+    peer.send(Frame::Ping { id: 2 }).await;
+    peer.send(Frame::Ping { id: 1 }).await;
+    assert_eq!(peer.recv_main().await, Some(Frame::Ping { id: 1 }));
+}
