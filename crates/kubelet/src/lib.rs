@@ -50,6 +50,7 @@ pub mod stats;
 pub mod status;
 pub mod status_manager;
 pub mod streaming;
+pub mod termination_message;
 pub mod volumes;
 
 use std::sync::Arc;

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::labels;
 use crate::runtime::{Result, Runtime, proto};
+use crate::{labels, termination_message};
 
 /// A sandbox of the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,8 @@ pub struct ContainerRecord {
     pub exit_code: i32,
     /// The runtime's reason (`Completed`, `Error`, `OOMKilled`).
     pub reason: String,
-    /// The runtime's message.
+    /// The runtime's message; for an exited container, followed by its
+    /// termination message.
     pub message: String,
     /// The image as the runtime names it (`docker.io/library/busybox:latest`).
     pub image: String,
@@ -206,8 +207,11 @@ pub async fn load<R: Runtime>(runtime: &R, node: &str, uid: &str) -> Result<PodR
         };
         if *n <= 2 {
             match runtime.container_status(&c.id).await {
-                Ok(st) => {
+                Ok(mut st) => {
                     record.state = RunState::from_cri(st.state);
+                    if record.state == RunState::Exited {
+                        st.message = termination_message::message(&st);
+                    }
                     record.started_at = st.started_at;
                     record.finished_at = st.finished_at;
                     record.exit_code = st.exit_code;

@@ -722,6 +722,8 @@ impl<R: Runtime> PodWorker<R> {
                 });
             }
         }
+        let pod_dir = self.ctx.config.pod_dir(&self.uid());
+        mounts.extend(crate::termination_message::mount(&pod_dir, c, &mounts));
         let config = container_config(
             &pod,
             c,

@@ -16,6 +16,7 @@ use crate::actions::Waiting;
 use crate::pod_state::{ContainerRecord, PodRuntimeState, RunState};
 use crate::podutil::{self, RestartPolicy, ts};
 use crate::prober::ProbeView;
+use crate::termination_message;
 
 /// The conditions the kubelet owns, in the order upstream reports them.
 pub const KUBELET_CONDITIONS: [&str; 5] = [
@@ -457,11 +458,27 @@ pub fn qos_class(pod: &Pod) -> &'static str {
     }
 }
 
+/// Cuts termination messages so that the pod's take at most
+/// [`termination_message::MAX_POD_BYTES`], shared evenly, as upstream.
+fn share_termination_messages(init: &mut [ContainerStatus], app: &mut [ContainerStatus]) {
+    let each = termination_message::MAX_POD_BYTES / (init.len() + app.len()).max(1);
+    for s in init.iter_mut().chain(app.iter_mut()) {
+        for state in [s.state.as_mut(), s.last_state.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(m) = state.terminated.as_mut().and_then(|t| t.message.as_mut()) {
+                termination_message::truncate(m, each);
+            }
+        }
+    }
+}
+
 /// The pod's status as the kubelet reports it.
 pub fn compute(pod: &Pod, input: &StatusInput<'_>) -> PodStatus {
     let old = pod.status.clone().unwrap_or_default();
     let has_init = !podutil::init_containers(pod).is_empty();
-    let init: Vec<ContainerStatus> = podutil::init_containers(pod)
+    let mut init: Vec<ContainerStatus> = podutil::init_containers(pod)
         .iter()
         .map(|c| container_status(c, input, "PodInitializing", true))
         .collect();
@@ -470,10 +487,11 @@ pub fn compute(pod: &Pod, input: &StatusInput<'_>) -> PodStatus {
     } else {
         "ContainerCreating"
     };
-    let app: Vec<ContainerStatus> = podutil::containers(pod)
+    let mut app: Vec<ContainerStatus> = podutil::containers(pod)
         .iter()
         .map(|c| container_status(c, input, default_reason, false))
         .collect();
+    share_termination_messages(&mut init, &mut app);
     let mut phase = phase(pod, &init, &app, input.terminated);
     // A finished pod never goes back.
     if let Some(p @ ("Succeeded" | "Failed")) = old.phase.as_deref() {
