@@ -44,6 +44,41 @@ spec:
     command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 1; done']
 ";
 
+/// Its app container waits for an init container that does not end.
+const INIT_POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: initializing
+spec:
+  initContainers:
+  - name: wait
+    image: busybox
+    command: ['sleep', '3600']
+  containers:
+  - name: app
+    image: busybox
+    command: ['sleep', '3600']
+";
+
+/// A pod that echoes its standard input until its end, for `attach -i`.
+fn reader_pod(name: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: echo
+    image: busybox
+    stdin: true
+    stdinOnce: true
+    command: ['sh', '-c', 'while read l; do echo \"got $l\"; done; echo bye']
+"
+    )
+}
+
 fn socket() -> String {
     std::env::var("RKUBE_CONTAINERD_SOCKET")
         .unwrap_or_else(|_| "/run/containerd/containerd.sock".into())
@@ -421,6 +456,12 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     assert!(line.starts_with("tick "), "{mode}: {line}");
     drop(attach);
 
+    // attach -i: stdin reaches the container, its end closes the
+    // container's stdin (stdinOnce), the attach ends with the container.
+    let reader = format!("reader-{mode}");
+    let out = node.ok(env, &["attach", "-i", &reader], Some(b"hello\nworld\n"));
+    assert_eq!(out, "got hello\ngot world\nbye\n", "{mode}");
+
     // port-forward to nginx, then GET through the local port.
     let pf_log = dir.path().join("port-forward.log");
     let mut pf = node.command(env, &["port-forward", "pod/web", ":80", "-v=6"]);
@@ -473,7 +514,18 @@ fn exec_cp_attach_and_port_forward_with_real_containers() {
     node.ok(&[], &["apply", "-f", &manifest.display().to_string()], None);
     node.ok(&[], &["apply", "-f", "-"], Some(NGINX_POD.as_bytes()));
     node.ok(&[], &["apply", "-f", "-"], Some(TICKER_POD.as_bytes()));
-    for pod in ["myapp-pod", "web", "ticker"] {
+    node.ok(&[], &["apply", "-f", "-"], Some(INIT_POD.as_bytes()));
+    for mode in ["websocket", "spdy"] {
+        let pod = reader_pod(&format!("reader-{mode}"));
+        node.ok(&[], &["apply", "-f", "-"], Some(pod.as_bytes()));
+    }
+    for pod in [
+        "myapp-pod",
+        "web",
+        "ticker",
+        "reader-websocket",
+        "reader-spdy",
+    ] {
         node.wait_running(pod);
     }
 
@@ -486,6 +538,38 @@ fn exec_cp_attach_and_port_forward_with_real_containers() {
             ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),
         ],
     );
+
+    // A container that is not running yet: the agent's refusal, as upstream's.
+    node.wait_for("the init container to run", 120, || {
+        let out = node.kubectl(
+            &[],
+            &[
+                "get",
+                "pod",
+                "initializing",
+                "-o",
+                "jsonpath={.status.initContainerStatuses[0].state.running.startedAt}",
+            ],
+            None,
+        );
+        (!out.stdout.is_empty()).then_some(())
+    });
+    for env in [
+        &[][..],
+        &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")][..],
+    ] {
+        let out = node.kubectl(
+            env,
+            &["exec", "initializing", "-c", "app", "--", "true"],
+            None,
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("unable to upgrade connection: container not found (\"app\")"),
+            "{env:?}: {err}"
+        );
+    }
 
     // A pod that does not exist.
     let out = node.kubectl(&[], &["exec", "nosuch", "--", "true"], None);

@@ -24,6 +24,9 @@ use crate::state::AppState;
 
 /// Bound on connecting to the node agent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on the node agent answering the upgrade request (it asks the
+/// runtime first).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most of a refusal's body passed back.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -158,11 +161,15 @@ pub async fn serve(
     let token = HeaderValue::from_str(&format!("Bearer {}", state.auth.node_token()))
         .map_err(ApiError::internal)?;
     headers.insert(header::AUTHORIZATION, token);
-    let resp = client
+    let send = client
         .request(parts.method.clone(), &url)
         .headers(headers)
-        .send()
+        .send();
+    let resp = tokio::time::timeout(RESPONSE_TIMEOUT, send)
         .await
+        .map_err(|_| ApiError::Internal {
+            message: format!("error dialing backend: {url}: no answer in time"),
+        })?
         .map_err(|e| ApiError::Internal {
             message: format!("error dialing backend: {e}"),
         })?;

@@ -18,6 +18,8 @@ use super::Refusal;
 
 /// Bound on connecting to the runtime's streaming server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on the streaming server answering the upgrade request.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most of a refusal's body passed back.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -89,9 +91,9 @@ pub async fn connect(
     if let Ok(h) = HeaderValue::from_str(authority.as_str()) {
         req.headers_mut().insert(header::HOST, h);
     }
-    let mut resp = sender
-        .send_request(req)
+    let mut resp = tokio::time::timeout(RESPONSE_TIMEOUT, sender.send_request(req))
         .await
+        .map_err(|_| bad(format!("streaming request to {authority}: timed out")))?
         .map_err(|e| bad(format!("streaming request to {authority}: {e}")))?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = resp.status();
