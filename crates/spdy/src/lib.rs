@@ -28,6 +28,18 @@
 //! - [`upgrade`] has the HTTP/1.1 handshake helpers (`X-Stream-Protocol-Version`
 //!   negotiation), [`frame`] the frame codec.
 //!
+//! Notes for Kubernetes streaming, seen against the real peers:
+//! - exec/attach (`v4.channel.k8s.io` and older): the client opens the
+//!   streams, each with a `streamType` header (`error`, then `stdin`,
+//!   `stdout`, `stderr`, `resize` with a TTY); the server answers with a
+//!   JSON `Status` on the error stream (`Success`, or `Failure` with reason
+//!   `NonZeroExitCode` and an `ExitCode` cause) and closes. kubectl never
+//!   half-closes its error stream, and upstream's server ends an exec at
+//!   once, without output or status, if a client does.
+//! - port-forward (`portforward.k8s.io`): per connection the client opens an
+//!   `error` and a `data` stream with the same `port` and `requestID`
+//!   headers, and half-closes the error stream at once.
+//!
 //! ```no_run
 //! # async fn demo(io: tokio::net::TcpStream) -> Result<(), rkube_spdy::Error> {
 //! use rkube_spdy::{Headers, Session};

@@ -58,7 +58,8 @@ pub(crate) struct State {
     next_id: u32,
     last_peer_id: u32,
     accept_queue: VecDeque<u32>,
-    accept_waker: Option<Waker>,
+    /// Tasks waiting in [`Session::accept`].
+    accept_wakers: Vec<Waker>,
     pub(crate) session_send_window: i64,
     session_recv_unacked: i64,
     peer_initial_window: i64,
@@ -165,6 +166,12 @@ impl State {
         }
     }
 
+    fn wake_acceptors(&mut self) {
+        for waker in self.accept_wakers.drain(..) {
+            waker.wake();
+        }
+    }
+
     pub(crate) fn wake_writers(&mut self) {
         for stream in self.streams.values_mut() {
             if let Some(waker) = stream.write_waker.take() {
@@ -178,9 +185,7 @@ impl State {
         for stream in self.streams.values_mut() {
             stream.wake_all();
         }
-        if let Some(waker) = self.accept_waker.take() {
-            waker.wake();
-        }
+        self.wake_acceptors();
     }
 
     /// Forgets a stream nobody holds once it is closed both ways or reset.
@@ -240,7 +245,7 @@ impl Session {
             next_id: if role == Role::Client { 1 } else { 2 },
             last_peer_id: 0,
             accept_queue: VecDeque::new(),
-            accept_waker: None,
+            accept_wakers: Vec::new(),
             session_send_window: DEFAULT_WINDOW,
             session_recv_unacked: 0,
             peer_initial_window: DEFAULT_WINDOW,
@@ -348,7 +353,9 @@ impl Session {
             if st.closed || st.goaway_received {
                 return Poll::Ready(None);
             }
-            st.accept_waker = Some(cx.waker().clone());
+            if !st.accept_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                st.accept_wakers.push(cx.waker().clone());
+            }
             Poll::Pending
         })
         .await
@@ -468,6 +475,7 @@ fn handle_frame(shared: &Shared, frame: Frame) -> Result<Option<u32>> {
         Frame::SynStream {
             stream_id,
             fin,
+            unidirectional,
             headers,
             ..
         } => {
@@ -489,16 +497,18 @@ fn handle_frame(shared: &Shared, frame: Frame) -> Result<Option<u32>> {
             debug!(stream = stream_id, ?headers, "peer opened stream");
             let mut stream = StreamState::new(st.peer_initial_window, Some(headers));
             stream.recv_fin = fin;
+            // A unidirectional stream gets no reply and no data back.
+            stream.local_fin = unidirectional;
             st.streams.insert(stream_id, stream);
-            st.send(Frame::SynReply {
-                stream_id,
-                fin: false,
-                headers: Headers::new(),
-            });
-            st.accept_queue.push_back(stream_id);
-            if let Some(waker) = st.accept_waker.take() {
-                waker.wake();
+            if !unidirectional {
+                st.send(Frame::SynReply {
+                    stream_id,
+                    fin: false,
+                    headers: Headers::new(),
+                });
             }
+            st.accept_queue.push_back(stream_id);
+            st.wake_acceptors();
         }
         Frame::SynReply {
             stream_id,
@@ -564,9 +574,7 @@ fn handle_frame(shared: &Shared, frame: Frame) -> Result<Option<u32>> {
                     s.wake_all();
                 }
             }
-            if let Some(waker) = st.accept_waker.take() {
-                waker.wake();
-            }
+            st.wake_acceptors();
         }
         Frame::WindowUpdate { stream_id, delta } => {
             st.peer_flow_control = true;

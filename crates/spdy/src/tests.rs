@@ -540,3 +540,67 @@ async fn a_server_answers_the_clients_pings_only() {
     peer.send(Frame::Ping { id: 1 }).await;
     assert_eq!(peer.recv_main().await, Some(Frame::Ping { id: 1 }));
 }
+
+#[tokio::test]
+async fn unidirectional_streams_get_no_reply() {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let client = Session::client(a).expect("client");
+    let mut peer = RawPeer::new(b);
+    peer.send(Frame::SynStream {
+        stream_id: 2,
+        associated_to: 0,
+        priority: 0,
+        fin: false,
+        unidirectional: true,
+        headers: Headers::new(),
+    })
+    .await;
+    peer.send(Frame::Data {
+        stream_id: 2,
+        fin: true,
+        data: Bytes::from_static(b"pushed"),
+    })
+    .await;
+    let mut stream = within("accept", client.accept()).await.expect("stream");
+    assert!(stream.write_all(b"x").await.is_err());
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).await.expect("read");
+    assert_eq!(got, b"pushed");
+    drop(stream);
+    // Nothing was sent for stream 2: the next frame is the answer to a PING.
+    peer.send(Frame::Ping { id: 2 }).await;
+    assert_eq!(peer.recv_main().await, Some(Frame::Ping { id: 2 }));
+}
+
+#[tokio::test]
+async fn several_tasks_may_wait_in_accept() {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let server = Session::server(a).expect("server");
+    let client = Session::client(b).expect("client");
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move { server.accept().await.map(|s| s.id()) })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let mut opened = Vec::new();
+    for _ in 0..3 {
+        opened.push(
+            within("open", client.open(Headers::new()))
+                .await
+                .expect("open"),
+        );
+    }
+    let mut ids = Vec::new();
+    for waiter in waiters {
+        ids.push(
+            within("accept", waiter)
+                .await
+                .expect("task")
+                .expect("stream"),
+        );
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 3, 5]);
+}
