@@ -10,8 +10,10 @@ export CARGO_INCREMENTAL=0
 cargo fmt --all -- --check
 # The services the real-container tests need: the local image registry and
 # containerd, stopped (by PID) when this script ends; then the test images.
+# Services that already ran before this script (a developer's) are left running.
+if scripts/node-services.sh status >/dev/null 2>&1; then started_here=0; else started_here=1; fi
 scripts/node-services.sh start
-trap 'scripts/node-services.sh stop || true; du -sh target 2>/dev/null | sed "s/^/target dir size: /"' EXIT
+trap 'if [ "$started_here" = 1 ]; then scripts/node-services.sh stop || true; fi; du -sh target 2>/dev/null | sed "s/^/target dir size: /"' EXIT
 images/build.sh
 df -h . | tail -1 | awk '{print "disk free before build: " $4}'
 cargo clippy --workspace --all-targets -- -D warnings
