@@ -458,22 +458,6 @@ pub fn qos_class(pod: &Pod) -> &'static str {
     }
 }
 
-/// Cuts termination messages so that the pod's take at most
-/// [`termination_message::MAX_POD_BYTES`], shared evenly, as upstream.
-fn share_termination_messages(init: &mut [ContainerStatus], app: &mut [ContainerStatus]) {
-    let each = termination_message::MAX_POD_BYTES / (init.len() + app.len()).max(1);
-    for s in init.iter_mut().chain(app.iter_mut()) {
-        for state in [s.state.as_mut(), s.last_state.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            if let Some(m) = state.terminated.as_mut().and_then(|t| t.message.as_mut()) {
-                termination_message::truncate(m, each);
-            }
-        }
-    }
-}
-
 /// The pod's status as the kubelet reports it.
 pub fn compute(pod: &Pod, input: &StatusInput<'_>) -> PodStatus {
     let old = pod.status.clone().unwrap_or_default();
@@ -491,7 +475,7 @@ pub fn compute(pod: &Pod, input: &StatusInput<'_>) -> PodStatus {
         .iter()
         .map(|c| container_status(c, input, default_reason, false))
         .collect();
-    share_termination_messages(&mut init, &mut app);
+    termination_message::share(&mut init, &mut app);
     let mut phase = phase(pod, &init, &app, input.terminated);
     // A finished pod never goes back.
     if let Some(p @ ("Succeeded" | "Failed")) = old.phase.as_deref() {

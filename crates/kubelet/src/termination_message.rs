@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::api::core::v1::{Container, ContainerStatus};
 use ring::rand::SecureRandom;
 
 use crate::labels;
@@ -151,6 +151,22 @@ pub fn truncate(message: &mut String, max: usize) {
     }
 }
 
+/// Cuts the termination messages of a pod's statuses so that together they
+/// take at most [`MAX_POD_BYTES`], shared evenly, as upstream's status manager.
+pub fn share(init: &mut [ContainerStatus], app: &mut [ContainerStatus]) {
+    let each = MAX_POD_BYTES / (init.len() + app.len()).max(1);
+    for s in init.iter_mut().chain(app.iter_mut()) {
+        for state in [s.state.as_mut(), s.last_state.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(m) = state.terminated.as_mut().and_then(|t| t.message.as_mut()) {
+                truncate(m, each);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +279,46 @@ mod tests {
             mount(dir.path(), &custom, &[]).unwrap().container_path,
             "/tmp/why"
         );
+    }
+
+    #[test]
+    fn a_pod_shares_12_kib() {
+        use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated};
+        let status = |n: usize| ContainerStatus {
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    message: Some("m".repeat(n)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            last_state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    message: Some("l".repeat(n)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut init = vec![status(4096)];
+        let mut app = vec![status(4096), status(4096), status(100)];
+        share(&mut init, &mut app);
+        let len = |s: &ContainerStatus, last: bool| {
+            let st = if last { &s.last_state } else { &s.state };
+            st.as_ref()
+                .unwrap()
+                .terminated
+                .as_ref()
+                .unwrap()
+                .message
+                .as_ref()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(len(&init[0], false), 3072);
+        assert_eq!(len(&app[1], true), 3072);
+        assert_eq!(len(&app[2], false), 100);
     }
 
     #[test]
