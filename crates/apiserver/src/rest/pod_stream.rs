@@ -63,6 +63,18 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
+/// True when the request asks to switch protocols (`Connection: Upgrade`
+/// and an `Upgrade` token).
+fn asks_upgrade(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade && headers.contains_key(header::UPGRADE)
+}
+
 /// The raw query without `container` (the agent's path names it).
 fn agent_query(raw: Option<&str>) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
@@ -146,7 +158,13 @@ pub async fn serve(
     };
     let path = agent_path(sub, &ns, &name, container.as_deref(), parts.uri.query());
     let url = format!("https://{host}:{port}{path}");
-    let client_upgrade = parts.extensions.remove::<OnUpgrade>();
+    // Only HTTP/1.1 requests that ask to upgrade can be served: check before
+    // the agent starts anything.
+    let client_upgrade = parts
+        .extensions
+        .remove::<OnUpgrade>()
+        .filter(|_| asks_upgrade(&parts.headers))
+        .ok_or_else(|| ApiError::bad_request("Upgrade request required"))?;
 
     let client = reqwest::Client::builder()
         // Kubelet serving certificates are self-signed; upstream does not
@@ -177,11 +195,6 @@ pub async fn serve(
     if status != StatusCode::SWITCHING_PROTOCOLS {
         return Ok(refusal(resp).await);
     }
-    let Some(client_upgrade) = client_upgrade else {
-        return Err(ApiError::bad_request(
-            "Upgrade request required: the connection cannot be upgraded",
-        ));
-    };
     let mut answer = Response::new(Body::empty());
     *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     copy_headers(resp.headers(), answer.headers_mut());
@@ -247,6 +260,19 @@ mod tests {
             agent_path("portforward", "ns", "p", None, None),
             "/portForward/ns/p"
         );
+    }
+
+    #[test]
+    fn only_upgrade_requests_are_served() {
+        let mut h = HeaderMap::new();
+        assert!(!asks_upgrade(&h));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(!asks_upgrade(&h));
+        h.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
+        assert!(asks_upgrade(&h));
     }
 
     #[test]

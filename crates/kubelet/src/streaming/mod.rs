@@ -155,6 +155,12 @@ fn admit<R>(ctx: &Ctx<R>, req: &Parts, query: Option<&str>) -> Result<StreamOpti
     if !crate::server::authorized(&req.headers, &ctx.token) {
         return Err(Refusal::new(StatusCode::UNAUTHORIZED, "Unauthorized"));
     }
+    if !proxy::asks_upgrade(&req.headers) {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "Upgrade request required",
+        ));
+    }
     StreamOptions::parse(query.unwrap_or("")).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e))
 }
 
@@ -289,7 +295,10 @@ mod tests {
     use tower::ServiceExt;
 
     async fn call(app: &Router, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
-        let mut req = axum::http::Request::post(uri);
+        let mut req = axum::http::Request::post(uri).header("connection", "Upgrade");
+        if !headers.iter().any(|(k, _)| *k == "upgrade") {
+            req = req.header("upgrade", "SPDY/3.1");
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -345,6 +354,12 @@ mod tests {
                 "pod not found (\"p_default\")".into()
             )
         );
+        let plain = axum::http::Request::post(exec)
+            .header("authorization", "Bearer secret")
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(plain).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         assert!(rt.state().calls.iter().all(|c| !c.starts_with("Exec")));
     }
 }

@@ -35,6 +35,18 @@ fn passed(name: &header::HeaderName) -> bool {
     .contains(name)
 }
 
+/// True when the request asks to switch protocols (`Connection: Upgrade`
+/// and an `Upgrade` token).
+pub fn asks_upgrade(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade && headers.contains_key(header::UPGRADE)
+}
+
 /// Copies the headers worth passing on.
 pub fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     for (k, v) in from {
