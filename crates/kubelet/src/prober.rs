@@ -157,7 +157,19 @@ impl<R: Runtime> Job<R> {
             };
             let outcome = match &grpc {
                 Some(g) => grpc::check(g, &self.pod_ip, timeout).await,
-                None => handlers::run(&*self.runtime, action, &target, timeout).await,
+                None => match handlers::probe(&*self.runtime, action, &target, timeout).await {
+                    handlers::Outcome::Warning(w) => {
+                        self.events.pod(
+                            &self.pod,
+                            Some(format!("spec.containers{{{}}}", self.container.name)),
+                            "Warning",
+                            "ProbeWarning",
+                            format!("{} probe warning: {w}", self.kind.name()),
+                        );
+                        Ok(())
+                    }
+                    other => other.into_result(),
+                },
             };
             if let Err(output) = &outcome {
                 self.events.pod(
