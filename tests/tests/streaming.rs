@@ -151,31 +151,7 @@ impl Node {
     /// kubectl with extra environment and optional stdin, killed after
     /// [`KUBECTL_LIMIT`].
     fn kubectl(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut cmd = self.command(env, args);
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run kubectl");
-        let (done, rx) = std::sync::mpsc::channel::<()>();
-        let pid = child.id();
-        let what = args.join(" ");
-        std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(KUBECTL_LIMIT)
-            {
-                eprintln!("kubectl {what} still runs after {KUBECTL_LIMIT:?}: killing {pid}");
-                kill(pid);
-            }
-        });
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input).expect("write stdin");
-        }
-        let out = child.wait_with_output().expect("kubectl output");
-        let _ = done.send(());
-        out
+        run_limited(self.command(env, args), stdin)
     }
 
     fn command(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
@@ -263,6 +239,92 @@ impl Drop for Node {
             let _ = self.rt.block_on(self.cri.remove_pod_sandbox(&sb.id));
         }
     }
+}
+
+/// Runs `cmd` to its end with `stdin` fed to it, killed (by PID) after
+/// [`KUBECTL_LIMIT`].
+fn run_limited(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let what = format!("{cmd:?}");
+    let mut child = cmd.spawn().expect("run a command");
+    let (done, rx) = std::sync::mpsc::channel::<()>();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(KUBECTL_LIMIT) {
+            eprintln!("{what} still runs after {KUBECTL_LIMIT:?}: killing {pid}");
+            kill(pid);
+        }
+    });
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("command output");
+    let _ = done.send(());
+    out
+}
+
+/// Exec and port-forward with the Python client, which speaks the older
+/// WebSocket protocols (`v4.channel.k8s.io`; ports in the query), passed
+/// through to containerd's own WebSocket server.
+const PYTHON_CLIENT: &str = r#"
+import sys
+from kubernetes import client, config
+from kubernetes.stream import stream, portforward
+config.load_kube_config(sys.argv[1])
+api = client.CoreV1Api()
+ex = stream(api.connect_get_namespaced_pod_exec, "myapp-pod", "default",
+            command=["sh", "-c", "echo out; echo err >&2; exit 3"],
+            stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+ex.run_forever(timeout=60)
+print("exec", repr(ex.read_stdout()), repr(ex.read_stderr()), ex.returncode)
+pf = portforward(api.connect_get_namespaced_pod_portforward, "web", "default", ports="80")
+sock = pf.socket(80)
+sock.settimeout(30)
+sock.sendall(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    chunk = sock.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print("port-forward", data.split(b"\r\n")[0].decode(), b"Welcome to nginx!" in data)
+sock.close()
+pf.close()
+"#;
+
+fn python_client_checks(node: &Node) {
+    let probe = run_limited(
+        {
+            let mut c = Command::new("python3");
+            c.args(["-c", "import kubernetes.stream"]);
+            c
+        },
+        None,
+    );
+    if !probe.status.success() {
+        eprintln!("skipped the Python client checks: no kubernetes module for python3");
+        return;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", PYTHON_CLIENT])
+        .arg(&node.cluster.kubeconfig);
+    let out = run_limited(cmd, None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "exec 'out\\n' 'err\\n' 3\nport-forward HTTP/1.1 200 OK True\n"
+    );
 }
 
 fn tail(s: &str) -> &str {
@@ -538,6 +600,8 @@ fn exec_cp_attach_and_port_forward_with_real_containers() {
             ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),
         ],
     );
+
+    python_client_checks(&node);
 
     // A container that is not running yet: the agent's refusal, as upstream's.
     node.wait_for("the init container to run", 120, || {
