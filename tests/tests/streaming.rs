@@ -494,6 +494,15 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
         "{mode}"
     );
 
+    // A command the image lacks: the runtime's status, passed on.
+    let out = node.kubectl(env, &["exec", "myapp-pod", "--", "nosuchcmd"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"nosuchcmd\": executable file not found in $PATH"),
+        "{mode}: {err}"
+    );
+
     // A container that does not exist: upstream's message.
     let out = node.kubectl(
         env,
