@@ -260,6 +260,74 @@ async fn translate(mut ws: WsConn, streams: Streams) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::streaming::websocket::test_client;
+    use std::collections::HashMap;
+
+    const STATUS: &[u8] = br#"{"metadata":{},"status":"Success"}"#;
+
+    #[tokio::test]
+    async fn v5_messages_become_spdy_streams_and_back() {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let session = Session::client(ours).unwrap();
+        let runtime = Session::server(theirs).unwrap();
+        // The runtime: stdin upper-cased on stdout once stdin ends, a word
+        // on stderr, then the status.
+        let fake = tokio::spawn(async move {
+            let mut streams = HashMap::new();
+            for _ in 0..4 {
+                let s = runtime.accept().await.unwrap();
+                let kind = s.headers().get("streamType").unwrap().to_string();
+                streams.insert(kind, s);
+            }
+            let mut input = Vec::new();
+            let mut stdin = streams.remove("stdin").unwrap();
+            stdin.read_to_end(&mut input).await.unwrap();
+            for (kind, data) in [
+                ("stdout", input.to_ascii_uppercase()),
+                ("stderr", b"warn".to_vec()),
+                ("error", STATUS.to_vec()),
+            ] {
+                let mut s = streams.remove(kind).unwrap();
+                s.write_all(&data).await.unwrap();
+                s.close_write().await.unwrap();
+            }
+            runtime
+        });
+        let opts = StreamOptions {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let streams = open_streams(&session, &opts).await.unwrap();
+        let (ws, mut client) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(async move {
+            translate(WsConn::over(ws), streams).await;
+            drop(session);
+        });
+        for msg in [&b"\0hello "[..], b"\0world", &[CLOSE_STREAM, STDIN]] {
+            client
+                .write_all(&test_client::frame(true, opcode::BINARY, msg))
+                .await
+                .unwrap();
+        }
+        let mut got: HashMap<u8, Vec<u8>> = HashMap::new();
+        loop {
+            let (op, data) = test_client::read(&mut client).await;
+            if op == opcode::CLOSE {
+                break;
+            }
+            assert_eq!(op, opcode::BINARY);
+            got.entry(data[0])
+                .or_default()
+                .extend_from_slice(&data[1..]);
+        }
+        assert_eq!(got[&STDOUT], b"HELLO WORLD");
+        assert_eq!(got[&STDERR], b"warn");
+        assert_eq!(got[&ERROR], STATUS);
+        task.await.unwrap();
+        drop(fake.await.unwrap());
+    }
     use axum::http::HeaderValue;
     use axum::http::header::SEC_WEBSOCKET_PROTOCOL;
 

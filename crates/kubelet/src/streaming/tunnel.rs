@@ -7,9 +7,9 @@ use axum::http::header::HeaderValue;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::proxy::{self, Upstream};
 use super::websocket::{self, opcode};
@@ -51,7 +51,7 @@ pub async fn upgrade(mut parts: Parts, url: &str) -> Response {
     };
     tokio::spawn(async move {
         if let Some(ws) = WsConn::accept(client).await {
-            carry(ws, upstream).await;
+            carry(ws, TokioIo::new(upstream)).await;
         }
     });
     answer
@@ -59,8 +59,11 @@ pub async fn upgrade(mut parts: Parts, url: &str) -> Response {
 
 /// Binary messages from the client to the runtime's connection and its
 /// bytes back as binary messages, until either side ends.
-async fn carry(mut ws: WsConn, upstream: Upgraded) {
-    let (mut urd, mut uwr) = tokio::io::split(TokioIo::new(upstream));
+async fn carry<IO>(mut ws: WsConn, upstream: IO)
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut urd, mut uwr) = tokio::io::split(upstream);
     let outbox = ws.outbox.clone();
     let mut down = tokio::spawn(async move {
         let mut buf = vec![0u8; 32 * 1024];
@@ -106,4 +109,41 @@ async fn carry(mut ws: WsConn, upstream: Upgraded) {
     }
     let _ = uwr.shutdown().await;
     ws.finish().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streaming::websocket::test_client;
+
+    #[tokio::test]
+    async fn binary_messages_are_unwrapped_both_ways() {
+        let (ours, mut runtime) = tokio::io::duplex(1 << 16);
+        let (ws, mut client) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(carry(WsConn::over(ws), ours));
+        let mut wire = test_client::frame(false, opcode::BINARY, b"spdy ");
+        wire.extend(test_client::frame(true, opcode::CONTINUATION, b"frames"));
+        client.write_all(&wire).await.unwrap();
+        let mut got = [0u8; 11];
+        runtime.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"spdy frames");
+
+        runtime.write_all(b"reply").await.unwrap();
+        assert_eq!(
+            test_client::read(&mut client).await,
+            (opcode::BINARY, b"reply".to_vec())
+        );
+        client
+            .write_all(&test_client::frame(true, opcode::PING, b"p"))
+            .await
+            .unwrap();
+        assert_eq!(
+            test_client::read(&mut client).await,
+            (opcode::PONG, b"p".to_vec())
+        );
+        // The runtime hangs up: the client is told with a close frame.
+        drop(runtime);
+        assert_eq!(test_client::read(&mut client).await.0, opcode::CLOSE);
+        task.await.unwrap();
+    }
 }

@@ -193,21 +193,13 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(io: &mut W, op: u8, data: &[u8])
 /// A close frame's payload: normal closure.
 pub const NORMAL_CLOSURE: [u8; 2] = 1000u16.to_be_bytes();
 
+/// The client's side, for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_accept_key_is_rfc_6455s() {
-        // The example of RFC 6455 section 1.3.
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
-    }
+pub(crate) mod test_client {
+    use tokio::io::{AsyncRead, AsyncReadExt};
 
     /// A masked client frame.
-    fn client_frame(fin: bool, op: u8, data: &[u8]) -> Vec<u8> {
+    pub fn frame(fin: bool, op: u8, data: &[u8]) -> Vec<u8> {
         let mask = [1u8, 2, 3, 4];
         let mut f = vec![if fin { 0x80 } else { 0 } | op];
         match data.len() {
@@ -222,13 +214,43 @@ mod tests {
         f
     }
 
+    /// Reads one (unmasked, unfragmented) server frame: (opcode, payload).
+    pub async fn read<R: AsyncRead + Unpin>(io: &mut R) -> (u8, Vec<u8>) {
+        let mut head = [0u8; 2];
+        io.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[0] & 0x80, 0x80, "a final frame");
+        assert_eq!(head[1] & 0x80, 0, "servers do not mask");
+        let len = match head[1] & 0x7f {
+            126 => usize::from(io.read_u16().await.unwrap()),
+            127 => usize::try_from(io.read_u64().await.unwrap()).unwrap(),
+            n => usize::from(n),
+        };
+        let mut data = vec![0u8; len];
+        io.read_exact(&mut data).await.unwrap();
+        (head[0] & 0x0f, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accept_key_is_rfc_6455s() {
+        // The example of RFC 6455 section 1.3.
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
     #[tokio::test]
     async fn fragments_are_joined_and_control_frames_pass_between_them() {
         let big = vec![7u8; 300];
-        let mut wire = client_frame(false, opcode::BINARY, &[0, 1, 2]);
-        wire.extend(client_frame(true, opcode::PING, b"hi"));
-        wire.extend(client_frame(true, opcode::CONTINUATION, &big));
-        wire.extend(client_frame(true, opcode::CLOSE, &NORMAL_CLOSURE));
+        let mut wire = test_client::frame(false, opcode::BINARY, &[0, 1, 2]);
+        wire.extend(test_client::frame(true, opcode::PING, b"hi"));
+        wire.extend(test_client::frame(true, opcode::CONTINUATION, &big));
+        wire.extend(test_client::frame(true, opcode::CLOSE, &NORMAL_CLOSURE));
         let mut r = Reader::new(&wire[..]);
         assert_eq!(
             r.next().await.unwrap().unwrap(),

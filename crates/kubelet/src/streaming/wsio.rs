@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -17,10 +17,15 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Frames to send: (opcode, payload).
 pub type Outbox = mpsc::Sender<(u8, Vec<u8>)>;
 
+/// The reading half of a connection.
+pub type ReadIo = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of a connection.
+type WriteIo = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// The client's side once it switched protocols.
 pub struct WsConn {
     /// Its messages.
-    pub reader: Reader<BufReader<ReadHalf<TokioIo<Upgraded>>>>,
+    pub reader: Reader<BufReader<ReadIo>>,
     /// Where frames to it go.
     pub outbox: Outbox,
     writer: JoinHandle<()>,
@@ -29,21 +34,28 @@ pub struct WsConn {
 impl WsConn {
     /// Waits for the client's upgrade; `None` (logged) when it fails.
     pub async fn accept(client: OnUpgrade) -> Option<WsConn> {
-        let io = match client.await {
-            Ok(io) => TokioIo::new(io),
+        match client.await {
+            Ok(io) => Some(WsConn::over(TokioIo::new(io))),
             Err(e) => {
                 tracing::debug!(error = %e, "client upgrade failed");
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// Speaks WebSocket (as the server) over `io`.
+    pub fn over<IO>(io: IO) -> WsConn
+    where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let (rd, wr) = tokio::io::split(io);
         let (outbox, rx) = mpsc::channel(64);
-        let writer = tokio::spawn(write_loop(wr, rx));
-        Some(WsConn {
-            reader: Reader::new(BufReader::new(rd)),
+        let writer = tokio::spawn(write_loop(Box::new(wr), rx));
+        WsConn {
+            reader: Reader::new(BufReader::new(Box::new(rd) as ReadIo)),
             outbox,
             writer,
-        })
+        }
     }
 
     /// Ends the exchange: a close frame unless one was sent, then waits
@@ -61,7 +73,7 @@ impl WsConn {
     }
 }
 
-async fn write_loop(mut wr: WriteHalf<TokioIo<Upgraded>>, mut rx: mpsc::Receiver<(u8, Vec<u8>)>) {
+async fn write_loop(mut wr: WriteIo, mut rx: mpsc::Receiver<(u8, Vec<u8>)>) {
     let mut closed = false;
     while let Some((op, data)) = rx.recv().await {
         if closed {
