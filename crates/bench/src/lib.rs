@@ -1,5 +1,6 @@
 //! Load generators and measurements of a Kubernetes API server and control plane, against any kubeconfig.
 
+pub mod agent_log;
 pub mod client;
 pub mod cluster;
 pub mod config;

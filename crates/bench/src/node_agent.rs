@@ -9,6 +9,7 @@ use futures::StreamExt;
 use rkube_cri::CriClient;
 use serde_json::{Value, json};
 
+use crate::agent_log;
 use crate::client::{Api, create_namespace};
 use crate::cri_floor::{self, FLOOR_LABEL};
 use crate::kubeconfig;
@@ -354,6 +355,7 @@ async fn phases(
         "p99 ≤ 1 s",
         st.json(),
     );
+    breakdown_row(rep, &tracker, agent, &ns, &names);
     rep.add(
         "agent_cpu_start",
         "agent CPU per pod started",
@@ -423,6 +425,55 @@ async fn phases(
     );
     rep.json.insert("config".into(), cfg.json());
     Ok(())
+}
+
+/// Splits each pod's start-up at the agent's log lines: created → sandbox started → container
+/// started → Running seen through the watch (the status write and the watch).
+fn breakdown_row(
+    rep: &mut Report,
+    tracker: &Tracker,
+    agent: &NodeAgent,
+    ns: &str,
+    names: &[String],
+) {
+    let log = std::fs::read_to_string(&agent.log).unwrap_or_default();
+    let marks = agent_log::marks(&log, ns);
+    let mut parts = [histogram(), histogram(), histogram()];
+    tracker.with(|s| {
+        for name in names {
+            let (Some(t), Some(m)) = (s.pods.get(name), marks.get(name)) else {
+                continue;
+            };
+            let points = [t.sent, m.sandbox_started, m.container_started, t.running];
+            if points.contains(&0) {
+                continue;
+            }
+            for (i, h) in parts.iter_mut().enumerate() {
+                record(
+                    h,
+                    Duration::from_nanos(points[i + 1].saturating_sub(points[i])),
+                );
+            }
+        }
+    });
+    let p = |h: &hdrhistogram::Histogram<u64>| {
+        format!(
+            "{}/{}",
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99))
+        )
+    };
+    let q = |h: &hdrhistogram::Histogram<u64>| {
+        json!({"p50_ms": h.value_at_quantile(0.5) as f64 / 1000.0,
+            "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0, "n": h.len()})
+    };
+    rep.add(
+        "start_breakdown",
+        "  of which p50/p99: →sandbox, →container, →Running seen",
+        format!("{}, {}, {}", p(&parts[0]), p(&parts[1]), p(&parts[2])),
+        "",
+        json!({"to_sandbox": q(&parts[0]), "to_container": q(&parts[1]), "to_running_seen": q(&parts[2])}),
+    );
 }
 
 /// Reads the agent's `/stats/summary` and notes how many of the bench's pods it shows with
