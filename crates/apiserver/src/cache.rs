@@ -314,7 +314,7 @@ impl ResourceCache {
 /// The stored JSON with `"resourceVersion":"<rv>"` spliced into its top-level metadata,
 /// without re-serializing. Stored objects never carry a resourceVersion and are written
 /// by serde_json with sorted keys, so the first `"metadata":{` is the top-level one.
-fn with_resource_version(raw: &[u8], rv: Revision) -> Option<Vec<u8>> {
+pub(crate) fn with_resource_version(raw: &[u8], rv: Revision) -> Option<Vec<u8>> {
     const NEEDLE: &[u8] = b"\"metadata\":{";
     if !raw.starts_with(b"{\"apiVersion\":") {
         return None;

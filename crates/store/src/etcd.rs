@@ -6,21 +6,22 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use etcd_client::{
-    Client, CompactionOptions, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType,
-    GetOptions, KvClient, TxnOp, TxnOpResponse, TxnResponse, WatchOptions,
+    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, EventType, GetOptions, KvClient,
+    TxnOp, TxnOpResponse, TxnResponse, WatchOptions,
 };
 use futures::stream;
 
+use crate::etcd_channel::{self, Settings};
 use crate::keys::{prefix_end, range_start};
 use crate::{
     KeyValue, ListOptions, ListResult, Revision, Store, StoreError, WatchEvent, WatchStream,
 };
 
-/// How long to wait for a TCP connection to an endpoint.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// HTTP/2 ping interval and timeout, to notice a dead endpoint under a quiet watch.
-const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// How the connection to etcd is made and kept.
+const SETTINGS: Settings = Settings {
+    connect_timeout: Duration::from_secs(5),
+    keep_alive: Duration::from_secs(10),
+};
 
 /// Largest response we accept (a list of every object of a big resource).
 const MAX_MESSAGE: usize = 1 << 30;
@@ -28,20 +29,26 @@ const MAX_MESSAGE: usize = 1 << 30;
 /// A store backed by an etcd cluster.
 #[derive(Clone)]
 pub struct EtcdStore {
-    client: Arc<Client>,
+    inner: Arc<Inner>,
     endpoints: Vec<String>,
 }
 
+struct Inner {
+    client: Client,
+    /// The KV client, set up once; calls use a clone (they need `&mut`).
+    kv: KvClient,
+}
+
 impl EtcdStore {
-    /// Connects to the given endpoints (`http://127.0.0.1:2379`, …).
+    /// Connects to the given endpoints (`http://127.0.0.1:2379`, …). The connection
+    /// opens on first use, to the first endpoint that answers.
     pub async fn connect(endpoints: &[String]) -> Result<Self, StoreError> {
-        let options = ConnectOptions::new()
-            .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_keep_alive(KEEP_ALIVE, KEEP_ALIVE);
-        let client = Client::connect(endpoints, Some(options)).await?;
-        tracing::info!(endpoints = ?endpoints, "connected to etcd");
+        let channel = etcd_channel::channel(endpoints, SETTINGS)?;
+        let client = Client::from_channel(channel, None).await?;
+        tracing::info!(endpoints = ?endpoints, "using etcd");
+        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
         Ok(Self {
-            client: Arc::new(client),
+            inner: Arc::new(Inner { client, kv }),
             endpoints: endpoints.to_vec(),
         })
     }
@@ -52,9 +59,7 @@ impl EtcdStore {
     }
 
     fn kv(&self) -> KvClient {
-        self.client
-            .kv_client()
-            .max_decoding_message_size(MAX_MESSAGE)
+        self.inner.kv.clone()
     }
 
     async fn txn(&self, txn: etcd_client::Txn) -> Result<TxnResponse, StoreError> {
@@ -255,6 +260,7 @@ impl Store for EtcdStore {
             .with_start_revision(after + 1)
             .with_prev_key();
         let watch = self
+            .inner
             .client
             .watch_client()
             .max_decoding_message_size(MAX_MESSAGE)

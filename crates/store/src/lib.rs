@@ -8,6 +8,7 @@ mod any;
 mod compaction;
 mod error;
 mod etcd;
+mod etcd_channel;
 mod keys;
 mod memory;
 mod sqlite;

@@ -1,8 +1,12 @@
 //! The write pipeline shared by create, update and patch: decode, convert, default,
 //! prepare per type, validate, and admission checks.
 
+use std::sync::OnceLock;
+
 use rkube_api::{FieldError, ResourceInfo, registry};
 use rkube_store::Store;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -286,43 +290,54 @@ pub async fn check_namespace(
     if !info.namespaced {
         return Ok(());
     }
-    let Some(ns_info) = registry::find("", "v1", "namespaces") else {
+    static NAMESPACES: OnceLock<Option<&'static ResourceInfo>> = OnceLock::new();
+    let Some(ns_info) = *NAMESPACES.get_or_init(|| registry::find("", "v1", "namespaces")) else {
         return Ok(());
     };
     let key = meta::key(ns_info, "", namespace);
-    let cached = state
-        .caches
-        .for_resource(ns_info)
-        .and_then(|c| c.get(&key))
-        .map(|e| e.value());
+    let cached = state.caches.for_resource(ns_info).and_then(|c| c.get(&key));
     // A namespace created a moment ago may not be in the cache yet: ask the store.
-    let ns = match cached {
-        Some(v) => Some(v),
+    let terminating = match cached {
+        Some(entry) => Some(terminating(&entry.json)?),
         None => match state.store.get(&key).await? {
-            Some(kv) => {
-                Some(serde_json::from_slice::<Value>(&kv.value).map_err(ApiError::internal)?)
-            }
+            Some(kv) => Some(terminating(&kv.value)?),
             None => None,
         },
     };
-    match ns {
+    match terminating {
         None => Err(ApiError::not_found(ns_info, namespace)),
-        Some(v) => {
-            if meta::is_terminating(&v)
-                || v.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
-            {
-                Err(ApiError::Forbidden {
-                    message: format!(
-                        "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
-                        crate::error::qualified_resource(info),
-                    ),
-                    details: None,
-                })
-            } else {
-                Ok(())
-            }
-        }
+        Some(true) => Err(ApiError::Forbidden {
+            message: format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                crate::error::qualified_resource(info),
+            ),
+            details: None,
+        }),
+        Some(false) => Ok(()),
     }
+}
+
+/// Whether a stored namespace is being deleted (deletionTimestamp set or phase
+/// Terminating), reading only those two fields of its JSON.
+fn terminating(json: &[u8]) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Namespace {
+        metadata: Option<Metadata>,
+        status: Option<Status>,
+    }
+    #[derive(Deserialize)]
+    struct Metadata {
+        #[serde(rename = "deletionTimestamp")]
+        deletion_timestamp: Option<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Status {
+        phase: Option<String>,
+    }
+    let ns: Namespace = serde_json::from_slice(json).map_err(ApiError::internal)?;
+    let deleting = ns.metadata.is_some_and(|m| m.deletion_timestamp.is_some());
+    let phase = ns.status.and_then(|s| s.phase);
+    Ok(deleting || phase.as_deref() == Some("Terminating"))
 }
 
 /// Field errors as a 422 for the object `name`.

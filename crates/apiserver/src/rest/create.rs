@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::admit;
 use super::body;
+use crate::cache::with_resource_version;
 use crate::error::ApiError;
 use crate::meta;
 use crate::request::{Query, ResourceRequest, WriteOptions};
@@ -50,21 +51,41 @@ pub async fn create(
     body::check_type_meta(info, &mut obj, info.kind, &info.api_version())?;
     settle_namespace(req, &mut obj)?;
     let (obj, warnings) = admit::decode(info, obj, &opts)?;
-    let created = create_object(state, info, obj, opts.dry_run).await?;
-    let served = admit::to_served(info, created)?;
-    Ok(body::with_warnings(
-        body::value_response(StatusCode::CREATED, &served),
-        &warnings,
-    ))
+    let created = create_stored(state, info, obj, opts.dry_run).await?;
+    let response = match created.json {
+        // Served as stored: answer with the bytes just written instead of encoding again.
+        Some(json) if std::ptr::eq(admit::storage_info(info), info) => {
+            body::json_response(StatusCode::CREATED, json)
+        }
+        _ => body::value_response(StatusCode::CREATED, &admit::to_served(info, created.value)?),
+    };
+    Ok(body::with_warnings(response, &warnings))
+}
+
+/// An object just created.
+struct Created {
+    /// The object with its resourceVersion.
+    value: Value,
+    /// Its JSON as stored plus the resourceVersion (None for a dry run).
+    json: Option<Vec<u8>>,
 }
 
 /// Creates an already decoded object (storage version); returns it with its resourceVersion.
 pub async fn create_object(
     state: &AppState,
     info: &'static rkube_api::ResourceInfo,
-    mut obj: Value,
+    obj: Value,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
+    Ok(create_stored(state, info, obj, dry_run).await?.value)
+}
+
+async fn create_stored(
+    state: &AppState,
+    info: &'static rkube_api::ResourceInfo,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Created, ApiError> {
     let storage = admit::storage_info(info);
     let generate = meta::meta_str(&obj, "name")
         .is_none_or(str::is_empty)
@@ -97,17 +118,23 @@ pub async fn create_object(
         if let Some(h) = &held {
             state.services.release(h);
         }
-        return Ok(obj);
+        return Ok(Created {
+            value: obj,
+            json: None,
+        });
     }
 
     let mut tries = 0;
     loop {
         let key = meta::key(storage, &namespace, meta::name(&obj));
         let bytes = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
-        match state.store.create(&key, bytes).await {
+        match state.store.create(&key, bytes.clone()).await {
             Ok(rev) => {
                 meta::set_resource_version(&mut obj, rev);
-                return Ok(obj);
+                return Ok(Created {
+                    value: obj,
+                    json: with_resource_version(&bytes, rev),
+                });
             }
             Err(StoreError::AlreadyExists { .. })
                 if generate.is_some() && tries < GENERATE_NAME_TRIES =>
