@@ -212,8 +212,8 @@ impl<R: Runtime> PodWorker<R> {
         let wake = self.wake.clone();
         loop {
             let update = rx.borrow_and_update().clone();
-            self.absorb(update.pod);
-            self.absorb_mirror(update.mirror);
+            self.absorb(update.pod.clone());
+            self.absorb_mirror(update.mirror.clone());
             let wait = match self.sync(update.removed).await {
                 Ok(Outcome::Done) => break,
                 Ok(Outcome::Wait(d)) => d.unwrap_or(if self.refreshes_volumes() {
@@ -226,15 +226,47 @@ impl<R: Runtime> PodWorker<R> {
                     RETRY
                 }
             };
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                changed = rx.changed() => if changed.is_err() { break },
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+            let timer = tokio::time::sleep(wait);
+            tokio::pin!(timer);
+            let ended = loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            break true;
+                        }
+                        // The watch echoing the worker's own status write: nothing to do.
+                        if self.is_echo(&rx.borrow_and_update(), &update) {
+                            continue;
+                        }
+                    }
+                    _ = wake.notified() => {}
+                    _ = &mut timer => {}
+                }
+                break false;
+            };
+            if ended {
+                break;
             }
         }
         self.ctx.shutdown.pod_stopped(&uid);
         let _ = done.send(uid);
+    }
+
+    /// `next` only brings the version of the pod the worker already holds
+    /// (its own status write coming back through the watch).
+    fn is_echo(&self, next: &PodUpdate, last: &PodUpdate) -> bool {
+        let same_mirror = match (&next.mirror, &last.mirror) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        !next.removed
+            && next.wake == last.wake
+            && same_mirror
+            && rv(&next.pod).is_some()
+            && rv(&next.pod) == rv(&self.pod)
+            && next.pod.metadata.uid == self.pod.metadata.uid
     }
 
     /// The pod runs and has volumes whose contents follow API objects.
