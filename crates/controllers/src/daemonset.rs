@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
@@ -27,6 +27,7 @@ use crate::controller_revision::{RevisionOwner, ensure_revision};
 use crate::error::{ControllerError, is_not_found};
 use crate::events::Recorder;
 use crate::expectations::Expectations;
+use crate::informer::Informers;
 use crate::podutil::{
     controller_ref, is_pod_available, is_pod_ready, new_controller_ref, pod_from_template,
 };
@@ -604,10 +605,26 @@ pub fn error_policy(
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the DaemonSet controller until `stop` is cancelled.
-pub async fn run(client: Client, config: Config, stop: CancellationToken) {
-    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
-    let (nodes, node_stream) = crate::informer::informer::<Node>(&client);
+/// The DaemonSet controller over the shared pod and node informers; runs until `stop` is
+/// cancelled.
+pub fn run(
+    client: Client,
+    config: Config,
+    informers: &Informers,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    let pods = (informers.pods.store(), informers.pods.subscribe());
+    let nodes = (informers.nodes.store(), informers.nodes.subscribe());
+    run_with(client, config, pods, nodes, stop)
+}
+
+async fn run_with(
+    client: Client,
+    config: Config,
+    (pods, pod_stream): (Store<Pod>, impl Stream<Item = Arc<Pod>> + Send + 'static),
+    (nodes, node_stream): (Store<Node>, impl Stream<Item = Arc<Node>> + Send + 'static),
+    stop: CancellationToken,
+) {
     let (dss, ds_stream) = crate::informer::informer::<DaemonSet>(&client);
     let ctx = Arc::new(DaemonSetCtx {
         client: client.clone(),
@@ -619,13 +636,13 @@ pub async fn run(client: Client, config: Config, stop: CancellationToken) {
     let dss_for_nodes = dss.clone();
     Controller::for_stream(ds_stream, dss)
         .with_config(config)
-        .watches_stream(pod_stream, |pod| {
+        .watches_shared_stream(pod_stream, |pod| {
             let ns = pod.namespace()?;
             controller_ref(&pod.metadata)
                 .filter(|r| r.kind == "DaemonSet")
                 .map(|r| ObjectRef::new(&r.name).within(&ns))
         })
-        .watches_stream(node_stream, move |_node| {
+        .watches_shared_stream(node_stream, move |_node| {
             dss_for_nodes
                 .state()
                 .into_iter()

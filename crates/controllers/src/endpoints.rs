@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
     ServicePort,
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::error::{ControllerError, is_conflict, is_not_found};
+use crate::informer::Informers;
 use crate::podutil::is_pod_ready;
 
 /// Label marking the Endpoints / EndpointSlices of a headless Service.
@@ -335,10 +336,26 @@ pub fn services_for_pod(svcs: &Store<Service>, pod: &Pod) -> Vec<ObjectRef<Servi
         .collect()
 }
 
-/// Runs the Endpoints controller until `stop` is cancelled.
-pub async fn run(client: Client, config: Config, stop: CancellationToken) {
+/// The Endpoints controller over the shared pod informer; runs until `stop` is cancelled.
+pub fn run(
+    client: Client,
+    config: Config,
+    informers: &Informers,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    let pods = informers.pods.store();
+    let pod_stream = informers.pods.subscribe();
+    run_with(client, config, pods, pod_stream, stop)
+}
+
+async fn run_with(
+    client: Client,
+    config: Config,
+    pods: Store<Pod>,
+    pod_stream: impl Stream<Item = Arc<Pod>> + Send + 'static,
+    stop: CancellationToken,
+) {
     let wc = watcher::Config::default();
-    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
     // Deleted Services lose their Endpoints (they carry no owner reference).
     let del_client = client.clone();
     let svc_stream = watcher(Api::<Service>::all(client.clone()), wc.clone())
@@ -361,7 +378,7 @@ pub async fn run(client: Client, config: Config, stop: CancellationToken) {
     let svcs_for_pods = svcs.clone();
     Controller::for_stream(svc_stream, svcs)
         .with_config(config)
-        .watches_stream(pod_stream, move |pod| {
+        .watches_shared_stream(pod_stream, move |pod| {
             services_for_pod(&svcs_for_pods, &pod)
         })
         .watches(Api::<Endpoints>::all(client.clone()), wc, |ep| {

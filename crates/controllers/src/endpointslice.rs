@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -22,6 +22,7 @@ use crate::endpoints::{
     publish_not_ready, selects, services_for_pod, should_pod_be_in_endpoints,
 };
 use crate::error::{ControllerError, is_conflict, is_not_found};
+use crate::informer::Informers;
 use crate::podutil::is_pod_ready;
 
 /// Label naming the Service a slice belongs to.
@@ -245,10 +246,26 @@ pub fn error_policy(svc: Arc<Service>, error: &ControllerError, _ctx: Arc<SliceC
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the EndpointSlice controller until `stop` is cancelled.
-pub async fn run(client: Client, config: Config, stop: CancellationToken) {
+/// The EndpointSlice controller over the shared pod informer; runs until `stop` is cancelled.
+pub fn run(
+    client: Client,
+    config: Config,
+    informers: &Informers,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    let pods = informers.pods.store();
+    let pod_stream = informers.pods.subscribe();
+    run_with(client, config, pods, pod_stream, stop)
+}
+
+async fn run_with(
+    client: Client,
+    config: Config,
+    pods: Store<Pod>,
+    pod_stream: impl Stream<Item = Arc<Pod>> + Send + 'static,
+    stop: CancellationToken,
+) {
     let wc = watcher::Config::default();
-    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
     let (svcs, svc_stream) = crate::informer::informer::<Service>(&client);
     let ctx = Arc::new(SliceCtx {
         client: client.clone(),
@@ -257,7 +274,7 @@ pub async fn run(client: Client, config: Config, stop: CancellationToken) {
     let svcs_for_pods = svcs.clone();
     Controller::for_stream(svc_stream, svcs)
         .with_config(config)
-        .watches_stream(pod_stream, move |pod| {
+        .watches_shared_stream(pod_stream, move |pod| {
             services_for_pod(&svcs_for_pods, &pod)
         })
         .owns(Api::<EndpointSlice>::all(client.clone()), wc)

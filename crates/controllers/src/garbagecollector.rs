@@ -5,8 +5,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::{StreamExt, future};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::TypeMeta;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, Preconditions,
     PropagationPolicy,
@@ -14,7 +16,7 @@ use kube::api::{
 use kube::runtime::controller::{Action, Config, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -24,6 +26,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::ControllersConfig;
 use crate::error::{ControllerError, is_not_found};
+use crate::informer::{Informers, SharedEvent};
 
 /// Finalizer asking the collector to delete blocking dependents before the owner.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
@@ -375,23 +378,86 @@ fn error_policy(o: Arc<DynamicObject>, error: &ControllerError, _ctx: Arc<KindCt
     Action::requeue(Duration::from_secs(2))
 }
 
+/// A watch feeding the collector: metadata-only objects.
+type MetaEvents = BoxStream<'static, Result<watcher::Event<DynamicObject>, watcher::Error>>;
+
+/// The metadata the collector reads (identity, owners, finalizers, deletion); the rest of an
+/// object is dropped before it is cached.
+fn graph_meta(m: &ObjectMeta) -> ObjectMeta {
+    ObjectMeta {
+        name: m.name.clone(),
+        namespace: m.namespace.clone(),
+        uid: m.uid.clone(),
+        resource_version: m.resource_version.clone(),
+        owner_references: m.owner_references.clone(),
+        finalizers: m.finalizers.clone(),
+        deletion_timestamp: m.deletion_timestamp.clone(),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Cuts a watched object down to [`graph_meta`].
+fn trim_to_meta(o: &mut DynamicObject) {
+    o.metadata = graph_meta(&o.metadata);
+    o.data = serde_json::Value::Null;
+}
+
+/// A shared informer's events as metadata-only objects.
+fn shared_meta<K>(
+    events: impl futures::Stream<Item = SharedEvent<K>> + Send + 'static,
+) -> MetaEvents
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+{
+    let meta = |o: &K| DynamicObject {
+        types: Some(TypeMeta {
+            api_version: K::api_version(&()).into_owned(),
+            kind: K::kind(&()).into_owned(),
+        }),
+        metadata: graph_meta(o.meta()),
+        data: serde_json::Value::Null,
+    };
+    events
+        .map(move |e| {
+            Ok(match e {
+                watcher::Event::Apply(o) => watcher::Event::Apply(meta(&o)),
+                watcher::Event::Delete(o) => watcher::Event::Delete(meta(&o)),
+                watcher::Event::InitApply(o) => watcher::Event::InitApply(meta(&o)),
+                watcher::Event::Init => watcher::Event::Init,
+                watcher::Event::InitDone => watcher::Event::InitDone,
+            })
+        })
+        .boxed()
+}
+
 /// The garbage collector over every tracked kind.
 pub struct GarbageCollector {
     client: Client,
     config: Config,
+    /// Kinds fed from the process's shared informers instead of a watch of their own.
+    shared: HashMap<&'static str, MetaEvents>,
 }
 
 impl GarbageCollector {
-    /// A collector using `client`, reconciling `config.concurrency` objects per kind at once.
-    pub fn new(client: Client, config: &ControllersConfig) -> Self {
+    /// A collector using `client`, reconciling `config.concurrency` objects per kind at once;
+    /// pods and ReplicaSets come from `informers` (subscribed now).
+    pub fn new(client: Client, config: &ControllersConfig, informers: &Informers) -> Self {
+        let shared = HashMap::from([
+            ("Pod", shared_meta(informers.pods.subscribe_events())),
+            (
+                "ReplicaSet",
+                shared_meta(informers.replicasets.subscribe_events()),
+            ),
+        ]);
         GarbageCollector {
             client,
             config: crate::ctrl_config(config),
+            shared,
         }
     }
 
     /// Runs until `stop` is cancelled.
-    pub async fn run(self, stop: CancellationToken) {
+    pub async fn run(mut self, stop: CancellationToken) {
         let mut kinds = Vec::new();
         let mut pending = Vec::new();
         for (g, v, k, plural) in KINDS {
@@ -413,10 +479,18 @@ impl GarbageCollector {
         });
         let mut tasks = Vec::new();
         for (i, (ar, writer, rx)) in pending.into_iter().enumerate() {
-            let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+            let source = match self.shared.remove(ar.kind.as_str()) {
+                Some(s) => s,
+                None => {
+                    let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &ar);
+                    watcher(api, watcher::Config::default())
+                        .default_backoff()
+                        .modify(trim_to_meta)
+                        .boxed()
+                }
+            };
             let obs = shared.clone();
-            let stream = watcher(api, watcher::Config::default())
-                .default_backoff()
+            let stream = source
                 .reflect(writer)
                 .inspect(move |e| {
                     if let Ok(e) = e {

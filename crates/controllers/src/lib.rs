@@ -98,10 +98,11 @@ pub async fn run(
 ) -> Result<(), ControllerError> {
     let mut tasks = tokio::task::JoinSet::new();
     let wc = watcher::Config::default();
+    // One watch and one cache each of pods, nodes and ReplicaSets for every controller.
+    let informers = informer::Informers::new(&client);
 
-    // Shared informers: pods, replica sets, replication controllers, deployments.
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let (rss, rs_writer) = reflector::store::<ReplicaSet>();
+    let pods = informers.pods.store();
+    let rss = informers.replicasets.store();
     let (rcs, rc_writer) = reflector::store::<ReplicationController>();
     let (deploys, deploy_writer) = reflector::store::<Deployment>();
     let (rs_tx, rs_rx) = mpsc::unbounded_channel::<ObjectRef<ReplicaSet>>();
@@ -110,10 +111,7 @@ pub async fn run(
 
     // Pod events wake the owning (or selecting) ReplicaSet / ReplicationController.
     {
-        let stream = watcher(Api::<Pod>::all(client.clone()), wc.clone())
-            .default_backoff()
-            .reflect(pod_writer)
-            .touched_objects();
+        let stream = informers.pods.subscribe();
         let (rss, rcs, stop) = (rss.clone(), rcs.clone(), stop.clone());
         tasks.spawn(
             async move {
@@ -123,12 +121,11 @@ pub async fn run(
                         () = stop.cancelled() => break,
                         n = stream.next() => n,
                     };
-                    let Some(item) = next else { break };
-                    let Ok(pod) = item else { continue };
+                    let Some(pod) = next else { break };
                     route_pod(&pod, &rss, &rcs, &rs_tx, &rc_tx);
                 }
             }
-            .instrument(info_span!("pod-informer")),
+            .instrument(info_span!("pod-router")),
         );
     }
 
@@ -142,16 +139,11 @@ pub async fn run(
     // ReplicaSets: their events also wake the owning (or selecting) Deployment.
     {
         let deploys = deploys.clone();
-        let stream = watcher(Api::<ReplicaSet>::all(client.clone()), wc.clone())
-            .default_backoff()
-            .reflect(rs_writer)
-            .touched_objects()
-            .inspect(move |r| {
-                if let Ok(rs) = r {
-                    route_rs(rs, &deploys, &d_tx);
-                }
-            });
-        let ctrl = Controller::for_stream(stream, rss.clone())
+        let stream = informers
+            .replicasets
+            .subscribe()
+            .inspect(move |rs| route_rs(rs, &deploys, &d_tx));
+        let ctrl = Controller::for_shared_stream(stream, rss.clone())
             .with_config(ctrl_config(&config))
             .reconcile_on(UnboundedReceiverStream::new(rs_rx))
             .graceful_shutdown_on(stop.clone().cancelled_owned())
@@ -208,7 +200,7 @@ pub async fn run(
     }
 
     if config.garbage_collector {
-        let gc = garbagecollector::GarbageCollector::new(client.clone(), &config);
+        let gc = garbagecollector::GarbageCollector::new(client.clone(), &config, &informers);
         let stop = stop.clone();
         tasks.spawn(async move { gc.run(stop).await }.instrument(info_span!("garbage-collector")));
     }
@@ -222,26 +214,52 @@ pub async fn run(
     }
 
     {
-        let fut = endpoints::run(client.clone(), ctrl_config(&config), stop.clone());
+        let fut = endpoints::run(
+            client.clone(),
+            ctrl_config(&config),
+            &informers,
+            stop.clone(),
+        );
         tasks.spawn(fut.instrument(info_span!("endpoints-controller")));
-        let fut = endpointslice::run(client.clone(), ctrl_config(&config), stop.clone());
+        let fut = endpointslice::run(
+            client.clone(),
+            ctrl_config(&config),
+            &informers,
+            stop.clone(),
+        );
         tasks.spawn(fut.instrument(info_span!("endpointslice-controller")));
-        let fut = daemonset::run(client.clone(), ctrl_config(&config), stop.clone());
+        let fut = daemonset::run(
+            client.clone(),
+            ctrl_config(&config),
+            &informers,
+            stop.clone(),
+        );
         tasks.spawn(fut.instrument(info_span!("daemonset-controller")));
-        let fut = statefulset::run(client.clone(), ctrl_config(&config), stop.clone());
+        let fut = statefulset::run(
+            client.clone(),
+            ctrl_config(&config),
+            &informers,
+            stop.clone(),
+        );
         tasks.spawn(fut.instrument(info_span!("statefulset-controller")));
     }
 
     if config.jobs {
-        let fut = job::run(client.clone(), ctrl_config(&config), stop.clone());
+        let fut = job::run(
+            client.clone(),
+            ctrl_config(&config),
+            &informers,
+            stop.clone(),
+        );
         tasks.spawn(fut.instrument(info_span!("job-controller")));
     }
     {
         let grace = config.node_monitor_grace_period;
-        let fut = nodelifecycle::run(client.clone(), grace, stop.clone());
+        let fut = nodelifecycle::run(client.clone(), grace, &informers, stop.clone());
         tasks.spawn(fut.instrument(info_span!("node-lifecycle-controller")));
         let fut = nodeipam::run(
             client.clone(),
+            &informers,
             config.cluster_cidr.clone(),
             config.node_cidr_mask,
             stop.clone(),
@@ -254,7 +272,7 @@ pub async fn run(
             quarantine: grace,
             ..podgc::PodGcConfig::default()
         };
-        let fut = podgc::run(client.clone(), gc, stop.clone());
+        let fut = podgc::run(client.clone(), gc, &informers, stop.clone());
         tasks.spawn(fut.instrument(info_span!("pod-gc-controller")));
     }
 
@@ -263,6 +281,12 @@ pub async fn run(
         tasks.spawn(fut.instrument(info_span!("cronjob-controller")));
     }
 
+    // Every controller has subscribed: start the shared watches.
+    tasks.spawn(
+        informers
+            .run(&stop)
+            .instrument(info_span!("shared-informers")),
+    );
     info!("controllers started");
     stop.cancelled().await;
     // Controllers drain on the token; give them a bounded grace period.

@@ -4,17 +4,19 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::events::Recorder;
+use crate::informer::{Informers, SharedEvent};
 
 /// A set of equally sized subnets of one IPv4 cluster CIDR (upstream's `CidrSet`).
 #[derive(Debug, Clone)]
@@ -163,8 +165,25 @@ async fn assign(api: &Api<Node>, set: &mut CidrSet, recorder: &Recorder, node: &
     }
 }
 
-/// Runs the node IPAM controller until `stop` is cancelled.
-pub async fn run(client: Client, cluster_cidr: String, node_mask: u8, stop: CancellationToken) {
+/// The node IPAM controller over the shared node informer; runs until `stop` is cancelled.
+pub fn run(
+    client: Client,
+    informers: &Informers,
+    cluster_cidr: String,
+    node_mask: u8,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    let events = informers.nodes.subscribe_events();
+    run_with(client, events, cluster_cidr, node_mask, stop)
+}
+
+async fn run_with(
+    client: Client,
+    stream: impl futures::Stream<Item = SharedEvent<Node>> + Send + 'static,
+    cluster_cidr: String,
+    node_mask: u8,
+    stop: CancellationToken,
+) {
     let mut set = match CidrSet::new(&cluster_cidr, node_mask) {
         Ok(s) => s,
         Err(e) => {
@@ -174,20 +193,14 @@ pub async fn run(client: Client, cluster_cidr: String, node_mask: u8, stop: Canc
     };
     let api: Api<Node> = Api::all(client.clone());
     let recorder = Recorder::new(client, "node-controller");
-    let stream = watcher(api.clone(), watcher::Config::default()).default_backoff();
     let mut stream = std::pin::pin!(stream);
-    let mut initial: Vec<Node> = Vec::new();
+    let mut initial: Vec<Arc<Node>> = Vec::new();
     loop {
         let next = tokio::select! {
             () = stop.cancelled() => break,
             n = stream.next() => n,
         };
-        let Some(Ok(event)) = next else {
-            if next.is_none() {
-                break;
-            }
-            continue;
-        };
+        let Some(event) = next else { break };
         match event {
             watcher::Event::Init => initial.clear(),
             watcher::Event::InitApply(n) => initial.push(n),

@@ -10,6 +10,7 @@
 //! tolerate them with `tolerationSeconds` that many seconds after the taint's `timeAdded`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -18,7 +19,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
@@ -27,6 +28,7 @@ use tracing::{info, warn};
 
 use crate::daemonset::tolerates;
 use crate::events::Recorder;
+use crate::informer::Informers;
 
 /// Namespace of the node Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -209,9 +211,7 @@ impl Lifecycle {
         let name = node.name_any();
         let lease = self
             .leases
-            .state()
-            .into_iter()
-            .find(|l| l.name_any() == name)
+            .get(&ObjectRef::new(&name).within(LEASE_NAMESPACE))
             .and_then(|l| {
                 l.spec
                     .as_ref()?
@@ -235,10 +235,10 @@ impl Lifecycle {
             let name = node.name_any();
             let key = self.probe_key(&node);
             let stale = self.health.observe(&name, key, now, self.grace);
-            let mut node = (*node).clone();
+            let mut node: Arc<Node> = node;
             if stale && let Some(conds) = unknown_conditions(&node, Timestamp::now()) {
                 match self.mark_unknown(&node, conds).await {
-                    Some(n) => node = n,
+                    Some(n) => node = Arc::new(n),
                     None => continue,
                 }
             }
@@ -352,10 +352,17 @@ impl Lifecycle {
             .state()
             .iter()
             .filter_map(|n| {
-                let t = n.spec.as_ref()?.taints.clone()?;
-                Some((n.name_any(), t))
+                let t = n.spec.as_ref()?.taints.as_ref()?;
+                // Only NoExecute taints evict (see `eviction`).
+                t.iter()
+                    .any(|t| t.effect == "NoExecute")
+                    .then(|| (n.name_any(), t.clone()))
             })
             .collect();
+        if taints.is_empty() && self.evicted.is_empty() {
+            // No node evicts: skip the walk over every pod.
+            return;
+        }
         let live: HashSet<String> = self
             .pods
             .state()
@@ -423,16 +430,32 @@ impl Lifecycle {
     }
 }
 
-/// Runs the node lifecycle controller and taint eviction until `stop` is cancelled.
-pub async fn run(client: Client, grace: Duration, stop: CancellationToken) {
+/// The node lifecycle controller and taint eviction over the shared node and pod caches;
+/// runs until `stop` is cancelled.
+pub fn run(
+    client: Client,
+    grace: Duration,
+    informers: &Informers,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    run_with(
+        client,
+        grace,
+        informers.nodes.store(),
+        informers.pods.store(),
+        stop,
+    )
+}
+
+async fn run_with(
+    client: Client,
+    grace: Duration,
+    nodes: Store<Node>,
+    pods: Store<Pod>,
+    stop: CancellationToken,
+) {
     let wc = watcher::Config::default();
-    let (nodes, node_writer) = reflector::store::<Node>();
     let (leases, lease_writer) = reflector::store::<Lease>();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let node_stream = watcher(Api::<Node>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(node_writer)
-        .for_each(|_| futures::future::ready(()));
     let lease_stream = watcher(
         Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
         wc.clone(),
@@ -440,10 +463,6 @@ pub async fn run(client: Client, grace: Duration, stop: CancellationToken) {
     .default_backoff()
     .reflect(lease_writer)
     .for_each(|_| futures::future::ready(()));
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), wc)
-        .default_backoff()
-        .reflect(pod_writer)
-        .for_each(|_| futures::future::ready(()));
     let mut lc = Lifecycle {
         client: client.clone(),
         nodes: nodes.clone(),
@@ -468,9 +487,7 @@ pub async fn run(client: Client, grace: Duration, stop: CancellationToken) {
     };
     tokio::select! {
         () = stop.cancelled() => {}
-        _ = node_stream => {}
         _ = lease_stream => {}
-        _ = pod_stream => {}
         () = main => {}
     }
 }

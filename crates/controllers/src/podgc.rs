@@ -5,18 +5,17 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::error::is_not_found;
+use crate::informer::Informers;
 
 /// Upstream's default `--terminated-pod-gc-threshold`.
 pub const DEFAULT_TERMINATED_THRESHOLD: usize = 12_500;
@@ -197,19 +196,29 @@ impl PodGc {
     }
 }
 
-/// Runs PodGC until `stop` is cancelled.
-pub async fn run(client: Client, config: PodGcConfig, stop: CancellationToken) {
-    let wc = watcher::Config::default();
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let node_stream = watcher(Api::<Node>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(node_writer)
-        .for_each(|_| futures::future::ready(()));
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), wc)
-        .default_backoff()
-        .reflect(pod_writer)
-        .for_each(|_| futures::future::ready(()));
+/// PodGC over the shared node and pod caches; runs until `stop` is cancelled.
+pub fn run(
+    client: Client,
+    config: PodGcConfig,
+    informers: &Informers,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    run_with(
+        client,
+        config,
+        informers.nodes.store(),
+        informers.pods.store(),
+        stop,
+    )
+}
+
+async fn run_with(
+    client: Client,
+    config: PodGcConfig,
+    nodes: Store<Node>,
+    pods: Store<Pod>,
+    stop: CancellationToken,
+) {
     let period = config.period.max(Duration::from_millis(100));
     let mut gc = PodGc {
         client,
@@ -229,8 +238,6 @@ pub async fn run(client: Client, config: PodGcConfig, stop: CancellationToken) {
     };
     tokio::select! {
         () = stop.cancelled() => {}
-        _ = node_stream => {}
-        _ = pod_stream => {}
         () = main => {}
     }
 }

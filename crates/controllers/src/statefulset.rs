@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{
@@ -27,6 +27,7 @@ use crate::controller_revision::{RevisionOwner, ensure_revision};
 use crate::error::{ControllerError, is_conflict, is_not_found};
 use crate::events::Recorder;
 use crate::expectations::Expectations;
+use crate::informer::Informers;
 use crate::podutil::{controller_ref, is_pod_available, is_pod_ready, new_controller_ref};
 use crate::rollout::pod_template_hash;
 
@@ -690,9 +691,25 @@ pub fn error_policy(
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the StatefulSet controller until `stop` is cancelled.
-pub async fn run(client: Client, config: Config, stop: CancellationToken) {
-    let (pods, pod_stream) = crate::informer::informer::<Pod>(&client);
+/// The StatefulSet controller over the shared pod informer; runs until `stop` is cancelled.
+pub fn run(
+    client: Client,
+    config: Config,
+    informers: &Informers,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    let pods = informers.pods.store();
+    let pod_stream = informers.pods.subscribe();
+    run_with(client, config, pods, pod_stream, stop)
+}
+
+async fn run_with(
+    client: Client,
+    config: Config,
+    pods: Store<Pod>,
+    pod_stream: impl Stream<Item = Arc<Pod>> + Send + 'static,
+    stop: CancellationToken,
+) {
     let (sets, set_stream) = crate::informer::informer::<StatefulSet>(&client);
     let ctx = Arc::new(StatefulSetCtx {
         client: client.clone(),
@@ -702,7 +719,7 @@ pub async fn run(client: Client, config: Config, stop: CancellationToken) {
     });
     Controller::for_stream(set_stream, sets)
         .with_config(config)
-        .watches_stream(pod_stream, |pod| {
+        .watches_shared_stream(pod_stream, |pod| {
             let ns = pod.namespace()?;
             controller_ref(&pod.metadata)
                 .filter(|r| r.kind == "StatefulSet")

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, future};
+use futures::{Stream, StreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{ControllerError, is_not_found};
 use crate::events::Recorder;
 use crate::expectations::Expectations;
+use crate::informer::Informers;
 use crate::podutil::{
     controller_ref, is_pod_active, is_pod_ready, new_controller_ref, pod_from_template,
 };
@@ -558,16 +559,28 @@ async fn create_pod(
     }
 }
 
-/// Runs the Job controller (with its own pod informer) until `stop` is cancelled.
-pub async fn run(client: Client, config: CtrlConfig, stop: CancellationToken) {
+/// The Job controller over the shared pod informer; runs until `stop` is cancelled.
+pub fn run(
+    client: Client,
+    config: CtrlConfig,
+    informers: &Informers,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static + use<> {
+    let pods = informers.pods.store();
+    let pod_stream = informers.pods.subscribe();
+    run_with(client, config, pods, pod_stream, stop)
+}
+
+async fn run_with(
+    client: Client,
+    config: CtrlConfig,
+    pods: Store<Pod>,
+    pod_stream: impl Stream<Item = Arc<Pod>> + Send + 'static,
+    stop: CancellationToken,
+) {
     let wc = watcher::Config::default();
-    let (pods, pod_writer) = reflector::store::<Pod>();
     let (jobs, job_writer) = reflector::store::<Job>();
     let (tx, rx) = mpsc::unbounded_channel::<ObjectRef<Job>>();
-    let pod_stream = watcher(Api::<Pod>::all(client.clone()), wc.clone())
-        .default_backoff()
-        .reflect(pod_writer)
-        .touched_objects();
     let pod_task = {
         let stop = stop.clone();
         async move {
@@ -577,8 +590,7 @@ pub async fn run(client: Client, config: CtrlConfig, stop: CancellationToken) {
                     () = stop.cancelled() => break,
                     n = stream.next() => n,
                 };
-                let Some(item) = next else { break };
-                let Ok(pod) = item else { continue };
+                let Some(pod) = next else { break };
                 if let Some(r) = controller_ref(&pod.metadata)
                     && r.kind == "Job"
                     && r.api_version.starts_with("batch/")
