@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod etcd;
 pub mod kubectl_scenario;
+pub mod real_node;
 pub mod story;
 pub mod watch;
 

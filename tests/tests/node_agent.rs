@@ -7,313 +7,20 @@
 //! what it makes in the runtime with the node's name, so the tests clean up
 //! only their own sandboxes, even when they run beside each other.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rkube_cri::{CriClient, proto};
-use rkube_e2e::Cluster;
-use rkube_e2e::cluster::{NodeAgent, workspace_root};
+use rkube_cri::proto;
+use rkube_e2e::real_node::{
+    NODE_LABEL, RealNode, UID_LABEL, http_get, http_request, in_cidr, install_unreachable_routes,
+    manifest, str_at,
+};
 use serde_json::Value;
-
-/// The label the agent puts on every sandbox and container it makes.
-const NODE_LABEL: &str = "io.rkube.node-name";
-const UID_LABEL: &str = "io.kubernetes.pod.uid";
-
-fn socket() -> String {
-    std::env::var("RKUBE_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/containerd/containerd.sock".into())
-        .trim_start_matches("unix://")
-        .to_string()
-}
-
-fn manifest(name: &str) -> PathBuf {
-    workspace_root().join("../shared/manifests").join(name)
-}
-
-/// One node on the real runtime, joined to its own server.
-struct Node {
-    // Dropped in this order after `Drop::drop`: the agent, then the server.
-    agent: NodeAgent,
-    cluster: Cluster,
-    cri: CriClient,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Node {
-    /// The node, or `None` (after saying why) when no runtime answers.
-    fn start(test: &str) -> Option<Node> {
-        Self::start_with(test, &[])
-    }
-
-    /// As [`Node::start`], with extra `rkube agent` flags.
-    fn start_with(test: &str, agent_args: &[&str]) -> Option<Node> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let path = socket();
-        if !Path::new(&path).exists() {
-            eprintln!(
-                "skipped: no CRI socket at {path} (start containerd with scripts/node-services.sh start)"
-            );
-            return None;
-        }
-        let cri = match rt.block_on(CriClient::connect(&format!("unix://{path}"))) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("skipped: nothing answers on {path}: {e}");
-                return None;
-            }
-        };
-        if let Err(e) = rt.block_on(cri.version()) {
-            eprintln!("skipped: the runtime at {path} does not answer: {e}");
-            return None;
-        }
-        // The agent probes and hooks reach pods from this namespace too.
-        install_unreachable_routes();
-        let cluster = Cluster::start();
-        let name = format!("e2e-{test}-{}", std::process::id());
-        let agent = cluster.start_node_agent(&name, agent_args);
-        let node = Node {
-            agent,
-            cluster,
-            cri,
-            rt,
-        };
-        node.wait_ready();
-        Some(node)
-    }
-
-    fn name(&self) -> &str {
-        &self.agent.node_name
-    }
-
-    fn wait_ready(&self) {
-        let name = self.name().to_string();
-        self.wait_for("the node to be Ready with a pod CIDR", 60, || {
-            let out = self.cluster.kubectl(&[
-                "get",
-                "node",
-                &name,
-                "-o",
-                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.podCIDR}",
-            ]);
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let mut f = text.split_whitespace();
-            (f.next() == Some("True") && f.next().is_some()).then_some(())
-        });
-    }
-
-    /// Runs kubectl; on failure panics with its output and the agent's and server's logs.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.cluster.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {} failed ({}):\nstdout: {}\nstderr: {}\nagent log:\n{}\nserver log:\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.agent.log_text(),
-            self.cluster.log_text()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Polls `f` every 200 ms until it gives a value, for at most `secs`.
-    fn wait_for<T>(&self, what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            if Instant::now() > deadline {
-                let pods = self.cluster.kubectl(&["get", "pods", "-A", "-o", "wide"]);
-                panic!(
-                    "timed out after {secs} s waiting for {what}\npods:\n{}\nagent log:\n{}",
-                    String::from_utf8_lossy(&pods.stdout),
-                    self.agent.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// The pod as JSON, or `None` when it does not exist.
-    fn pod(&self, name: &str) -> Option<Value> {
-        let out = self.cluster.kubectl(&["get", "pod", name, "-o", "json"]);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    /// Waits until `pod`'s phase is `phase`; returns the pod.
-    fn wait_phase(&self, pod: &str, phase: &str, secs: u64) -> Value {
-        self.wait_for(&format!("pod {pod} to be {phase}"), secs, || {
-            self.pod(pod).filter(|p| p["status"]["phase"] == phase)
-        })
-    }
-
-    /// `kubectl get pod NAME --no-headers` split into columns.
-    fn row(&self, pod: &str) -> Vec<String> {
-        self.ok(&["get", "pod", pod, "--no-headers"])
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn sandboxes(&self, labels: &[(&str, &str)]) -> Vec<proto::PodSandbox> {
-        let filter = proto::PodSandboxFilter {
-            label_selector: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
-        };
-        self.rt
-            .block_on(self.cri.list_pod_sandboxes(Some(filter)))
-            .expect("ListPodSandbox")
-    }
-
-    fn containers(&self, labels: &[(&str, &str)]) -> Vec<proto::Container> {
-        let filter = proto::ContainerFilter {
-            label_selector: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
-        };
-        self.rt
-            .block_on(self.cri.list_containers(Some(filter)))
-            .expect("ListContainers")
-    }
-
-    /// Everything of the pod with `uid` the runtime still holds.
-    fn runtime_objects(&self, uid: &str) -> usize {
-        let labels = [(NODE_LABEL, self.name()), (UID_LABEL, uid)];
-        self.sandboxes(&labels).len() + self.containers(&labels).len()
-    }
-
-    /// The node's pod CIDR as (network, prefix length).
-    fn pod_cidr(&self) -> (Ipv4Addr, u32) {
-        let cidr = self.ok(&["get", "node", self.name(), "-o", "jsonpath={.spec.podCIDR}"]);
-        let (net, len) = cidr.trim().split_once('/').expect("CIDR");
-        (net.parse().expect("network"), len.parse().expect("prefix"))
-    }
-
-    /// The agent's CRI log of container `container` (instance `n`) of `pod`.
-    fn container_log(&self, pod: &Value, container: &str, n: u32) -> String {
-        let m = &pod["metadata"];
-        let dir = format!(
-            "{}_{}_{}",
-            m["namespace"].as_str().unwrap_or_default(),
-            m["name"].as_str().unwrap_or_default(),
-            m["uid"].as_str().unwrap_or_default()
-        );
-        let path = self
-            .agent
-            .data_dir
-            .join("agent/logs")
-            .join(dir)
-            .join(container)
-            .join(format!("{n}.log"));
-        std::fs::read_to_string(path).unwrap_or_default()
-    }
-
-    /// The reasons of the events about pod `name`.
-    fn event_reasons(&self, name: &str) -> Vec<String> {
-        let v: Value =
-            serde_json::from_str(&self.ok(&["get", "events", "-o", "json"])).expect("events");
-        v["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["involvedObject"]["name"] == name)
-            .filter_map(|e| e["reason"].as_str().map(str::to_string))
-            .collect()
-    }
-}
-
-impl Drop for Node {
-    /// Removes the pods through the API while the agent runs, then stops the
-    /// agent; as a safety net removes every sandbox labelled with the node.
-    fn drop(&mut self) {
-        let _ = self.cluster.kubectl(&[
-            "delete",
-            "cronjobs,deployments,replicasets,jobs",
-            "--all",
-            "-A",
-            "--wait=false",
-        ]);
-        let _ = self.cluster.kubectl(&[
-            "delete",
-            "pods",
-            "--all",
-            "-A",
-            "--grace-period=1",
-            "--wait=false",
-        ]);
-        let node = self.name().to_string();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline && !self.sandboxes(&[(NODE_LABEL, &node)]).is_empty() {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        self.agent.stop();
-        for sb in self.sandboxes(&[(NODE_LABEL, &node)]) {
-            eprintln!("cleanup: removing sandbox {} left by the agent", sb.id);
-            let _ = self.rt.block_on(self.cri.stop_pod_sandbox(&sb.id));
-            let _ = self.rt.block_on(self.cri.remove_pod_sandbox(&sb.id));
-        }
-    }
-}
-
-/// Pod and service traffic from this namespace must never leave the machine:
-/// `unreachable` routes for the cluster and service CIDRs; the node's own
-/// bridge route (a /24) is more specific and still reaches its pods.
-fn install_unreachable_routes() {
-    for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
-        let out = Command::new("ip")
-            .args(["route", "replace", "unreachable", cidr])
-            .output()
-            .expect("ip route");
-        assert!(
-            out.status.success(),
-            "ip route replace unreachable {cidr}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-fn in_cidr(ip: Ipv4Addr, (net, len): (Ipv4Addr, u32)) -> bool {
-    let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
-    u32::from(ip) & mask == u32::from(net) & mask
-}
-
-/// GET http://ip:port/ (only to pod IPs of this test's node).
-fn http_get(ip: Ipv4Addr, port: u16) -> std::io::Result<String> {
-    let addr = SocketAddr::from((ip, port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    Ok(body)
-}
-
-fn str_at<'a>(v: &'a Value, path: &str) -> &'a str {
-    v.pointer(path).and_then(Value::as_str).unwrap_or_default()
-}
 
 #[test]
 fn hello_pod_runs_and_is_deleted_with_its_containers() {
-    let Some(node) = Node::start("hello") else {
+    let Some(node) = RealNode::start("hello") else {
         return;
     };
     let path = manifest("01-pod-hello.yaml");
@@ -491,7 +198,7 @@ spec:
 
 #[test]
 fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
-    let Some(node) = Node::start("finite") else {
+    let Some(node) = RealNode::start("finite") else {
         return;
     };
     let out = node
@@ -634,12 +341,12 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
 
 #[test]
 fn nginx_deployment_serves_survives_an_agent_restart_and_goes_away() {
-    let Some(mut node) = Node::start("nginx") else {
+    let Some(mut node) = RealNode::start("nginx") else {
         return;
     };
     let path = manifest("02-deployment-nginx.yaml");
     node.ok(&["apply", "-f", path.to_str().expect("path")]);
-    let running = |node: &Node| -> Option<Vec<Value>> {
+    let running = |node: &RealNode| -> Option<Vec<Value>> {
         let out = node.ok(&["get", "pods", "-l", "app=web_server", "-o", "json"]);
         let v: Value = serde_json::from_str(&out).ok()?;
         let pods: Vec<Value> = v["items"].as_array()?.clone();
@@ -784,7 +491,7 @@ spec:
 
 #[test]
 fn config_map_secret_and_empty_dir_volumes_reach_containers() {
-    let Some(node) = Node::start("volumes") else {
+    let Some(node) = RealNode::start("volumes") else {
         return;
     };
     let path = manifest("06-namespace-configmap.yaml");
@@ -868,7 +575,7 @@ fn config_map_secret_and_empty_dir_volumes_reach_containers() {
 
 #[test]
 fn lifecycle_hooks_run_after_the_init_container_and_before_the_stop() {
-    let Some(node) = Node::start("lifecycle") else {
+    let Some(node) = RealNode::start("lifecycle") else {
         return;
     };
     // The manifest's hostPath.
@@ -933,7 +640,7 @@ spec:
 
 #[test]
 fn readiness_and_liveness_probes_drive_ready_and_restarts() {
-    let Some(node) = Node::start("probes") else {
+    let Some(node) = RealNode::start("probes") else {
         return;
     };
     let out = node
@@ -963,17 +670,13 @@ fn readiness_and_liveness_probes_drive_ready_and_restarts() {
     // /flip makes /healthz answer 500: not ready, then killed and restarted.
     install_unreachable_routes();
     let ip: Ipv4Addr = str_at(&pod, "/status/podIP").parse().expect("pod IP");
-    let flip = TcpStream::connect_timeout(&SocketAddr::from((ip, 8080)), Duration::from_secs(5))
-        .and_then(|mut s| {
-            write!(
-                s,
-                "GET /flip HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )?;
-            let mut b = String::new();
-            s.read_to_string(&mut b)?;
-            Ok(b)
-        })
-        .expect("flip");
+    let flip = http_request(
+        SocketAddr::from((ip, 8080)),
+        "/flip",
+        "x",
+        Duration::from_secs(5),
+    )
+    .expect("flip");
     assert!(flip.starts_with("HTTP/1.1 200"), "{flip}");
     let unready = ready("False");
     assert_eq!(unready["status"]["containerStatuses"][0]["ready"], false);
@@ -1010,7 +713,7 @@ fn readiness_and_liveness_probes_drive_ready_and_restarts() {
 
 #[test]
 fn startup_probe_failures_restart_the_container() {
-    let Some(node) = Node::start("startup") else {
+    let Some(node) = RealNode::start("startup") else {
         return;
     };
     let path = manifest("04-probes.yaml");
@@ -1073,7 +776,7 @@ fn startup_probe_failures_restart_the_container() {
 
 #[test]
 fn jobs_complete_with_real_containers() {
-    let Some(node) = Node::start("jobs") else {
+    let Some(node) = RealNode::start("jobs") else {
         return;
     };
     let path = manifest("08-jobs.yaml");
@@ -1113,7 +816,7 @@ fn jobs_complete_with_real_containers() {
 
 #[test]
 fn static_pods_run_from_the_manifests_directory_with_a_mirror() {
-    let Some(node) = Node::start("static") else {
+    let Some(node) = RealNode::start("static") else {
         return;
     };
     let dir = node.agent.data_dir.join("agent/manifests");
@@ -1167,7 +870,7 @@ fn static_pods_run_from_the_manifests_directory_with_a_mirror() {
 
 #[test]
 fn node_shutdown_stops_pods_and_reports_them_failed() {
-    let Some(mut node) = Node::start_with("shutdown", &["--shutdown-grace-period=20s"]) else {
+    let Some(mut node) = RealNode::start_with("shutdown", &["--shutdown-grace-period=20s"]) else {
         return;
     };
     let pod = r#"

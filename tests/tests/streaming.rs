@@ -7,19 +7,13 @@
 //! runtime answers.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rkube_cri::{CriClient, proto};
-use rkube_e2e::Cluster;
-use rkube_e2e::cluster::{NodeAgent, send_signal, workspace_root};
-
-/// The label the agent puts on every sandbox and container it makes.
-const NODE_LABEL: &str = "io.rkube.node-name";
-/// The longest one kubectl call may take here.
-const KUBECTL_LIMIT: Duration = Duration::from_secs(120);
+use rkube_e2e::cluster::send_signal;
+use rkube_e2e::real_node::{COMMAND_LIMIT, RealNode, http_request, manifest, run_limited};
 
 const NGINX_POD: &str = "apiVersion: v1
 kind: Pod
@@ -79,196 +73,6 @@ spec:
     )
 }
 
-fn socket() -> String {
-    std::env::var("RKUBE_CONTAINERD_SOCKET")
-        .unwrap_or_else(|_| "/run/containerd/containerd.sock".into())
-        .trim_start_matches("unix://")
-        .to_string()
-}
-
-/// One node on the real runtime, joined to its own server.
-struct Node {
-    // Dropped in this order after `Drop::drop`: the agent, then the server.
-    agent: NodeAgent,
-    cluster: Cluster,
-    cri: CriClient,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Node {
-    fn start(test: &str) -> Option<Node> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let path = socket();
-        if !Path::new(&path).exists() {
-            eprintln!("skipped: no CRI socket at {path} (scripts/node-services.sh start)");
-            return None;
-        }
-        let cri = match rt.block_on(CriClient::connect(&format!("unix://{path}"))) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("skipped: nothing answers on {path}: {e}");
-                return None;
-            }
-        };
-        if let Err(e) = rt.block_on(cri.version()) {
-            eprintln!("skipped: the runtime at {path} does not answer: {e}");
-            return None;
-        }
-        install_unreachable_routes();
-        let cluster = Cluster::start();
-        let name = format!("e2e-{test}-{}", std::process::id());
-        let agent = cluster.start_node_agent(&name, &[]);
-        let node = Node {
-            agent,
-            cluster,
-            cri,
-            rt,
-        };
-        node.wait_for("the node to be Ready", 60, || {
-            let out = node.kubectl(
-                &[],
-                &[
-                    "get",
-                    "node",
-                    &name,
-                    "-o",
-                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
-                ],
-                None,
-            );
-            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
-        });
-        Some(node)
-    }
-
-    fn name(&self) -> &str {
-        &self.agent.node_name
-    }
-
-    /// kubectl with extra environment and optional stdin, killed after
-    /// [`KUBECTL_LIMIT`].
-    fn kubectl(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&[u8]>) -> Output {
-        run_limited(self.command(env, args), stdin)
-    }
-
-    fn command(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
-        cmd.env("KUBECONFIG", &self.cluster.kubeconfig).args(args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd
-    }
-
-    /// kubectl that must succeed; its stdout.
-    fn ok(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&[u8]>) -> String {
-        let out = self.kubectl(env, args, stdin);
-        assert!(
-            out.status.success(),
-            "kubectl {} ({env:?}) failed ({}):\nstdout: {}\nstderr: {}\nagent log:\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            tail(&self.agent.log_text()),
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for<T>(&self, what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {secs} s waiting for {what}\nagent log:\n{}",
-                tail(&self.agent.log_text())
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn wait_running(&self, pod: &str) {
-        self.wait_for(&format!("pod {pod} to run"), 120, || {
-            let out = self.kubectl(
-                &[],
-                &["get", "pod", pod, "-o", "jsonpath={.status.phase}"],
-                None,
-            );
-            (String::from_utf8_lossy(&out.stdout) == "Running").then_some(())
-        });
-    }
-
-    fn sandboxes(&self) -> Vec<proto::PodSandbox> {
-        let filter = proto::PodSandboxFilter {
-            label_selector: [(NODE_LABEL.to_string(), self.name().to_string())].into(),
-            ..Default::default()
-        };
-        self.rt
-            .block_on(self.cri.list_pod_sandboxes(Some(filter)))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.kubectl(
-            &[],
-            &[
-                "delete",
-                "pods",
-                "--all",
-                "--grace-period=1",
-                "--wait=false",
-            ],
-            None,
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline && !self.sandboxes().is_empty() {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        self.agent.stop();
-        for sb in self.sandboxes() {
-            eprintln!("cleanup: removing sandbox {} left by the agent", sb.id);
-            let _ = self.rt.block_on(self.cri.stop_pod_sandbox(&sb.id));
-            let _ = self.rt.block_on(self.cri.remove_pod_sandbox(&sb.id));
-        }
-    }
-}
-
-/// Runs `cmd` to its end with `stdin` fed to it, killed (by PID) after
-/// [`KUBECTL_LIMIT`].
-fn run_limited(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let what = format!("{cmd:?}");
-    let mut child = cmd.spawn().expect("run a command");
-    let (done, rx) = std::sync::mpsc::channel::<()>();
-    let pid = child.id();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(KUBECTL_LIMIT) {
-            eprintln!("{what} still runs after {KUBECTL_LIMIT:?}: killing {pid}");
-            kill(pid);
-        }
-    });
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input).expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("command output");
-    let _ = done.send(());
-    out
-}
-
 /// Exec and port-forward with the Python client, which speaks the older
 /// WebSocket protocols (`v4.channel.k8s.io`; ports in the query), passed
 /// through to containerd's own WebSocket server.
@@ -298,7 +102,7 @@ sock.close()
 pf.close()
 "#;
 
-fn python_client_checks(node: &Node) {
+fn python_client_checks(node: &RealNode) {
     let probe = run_limited(
         {
             let mut c = Command::new("python3");
@@ -336,17 +140,6 @@ fn kill(pid: u32) {
     send_signal(pid, libc::SIGKILL);
 }
 
-/// Pod and service traffic must never leave the machine.
-fn install_unreachable_routes() {
-    for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
-        let out = Command::new("ip")
-            .args(["route", "replace", "unreachable", cidr])
-            .output()
-            .expect("ip route");
-        assert!(out.status.success(), "ip route replace unreachable {cidr}");
-    }
-}
-
 /// A child process killed (by PID) when dropped.
 struct Running(Child);
 
@@ -377,15 +170,12 @@ fn wait_line(child: &mut Child, secs: u64, want: impl Fn(&str) -> bool + Send + 
 
 /// GET http://127.0.0.1:port/ (a local kubectl port-forward).
 fn local_get(port: u16) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    Ok(body)
+    http_request(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        "/",
+        "localhost",
+        Duration::from_secs(10),
+    )
 }
 
 fn scratch_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
@@ -395,27 +185,27 @@ fn scratch_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
 }
 
 /// Every streaming command in one mode (`env` picks the protocol).
-fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
+fn streaming_checks(node: &RealNode, mode: &str, env: &[(&str, &str)]) {
     // exec: output, stdin, exit code.
     assert_eq!(
-        node.ok(env, &["exec", "myapp-pod", "--", "hostname"], None),
+        node.ok_env(env, &["exec", "myapp-pod", "--", "hostname"], None),
         "myapp-pod\n"
     );
     assert_eq!(
-        node.ok(
+        node.ok_env(
             env,
             &["exec", "-i", "myapp-pod", "--", "sh", "-c", "tr a-z A-Z"],
             Some(b"hello stdin\n")
         ),
         "HELLO STDIN\n"
     );
-    let out = node.kubectl(
+    let out = node.kubectl_env(
         env,
         &["exec", "myapp-pod", "--", "sh", "-c", "exit 3"],
         None,
     );
     assert_eq!(out.status.code(), Some(3), "{mode}: {out:?}");
-    let out = node.kubectl(
+    let out = node.kubectl_env(
         env,
         &["exec", "myapp-pod", "--", "sh", "-c", "echo to-stderr >&2"],
         None,
@@ -424,7 +214,7 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
 
     // The protocol kubectl ended up with: WebSocket v5 unless turned off.
-    let out = node.kubectl(env, &["exec", "myapp-pod", "-v=6", "--", "true"], None);
+    let out = node.kubectl_env(env, &["exec", "myapp-pod", "-v=6", "--", "true"], None);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{mode}: {log}");
     assert_eq!(
@@ -457,7 +247,7 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
         let _ = tx.send(text);
     });
     let text = rx
-        .recv_timeout(KUBECTL_LIMIT)
+        .recv_timeout(COMMAND_LIMIT)
         .expect("kubectl exec -it to end");
     let status = child.0.wait().expect("script status");
     assert!(text.contains("tty-42"), "{mode}: {text}");
@@ -468,9 +258,9 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let local = scratch_file(dir.path(), "in.bin", &content);
     let remote = format!("myapp-pod:/tmp/copied-{mode}.bin");
-    node.ok(env, &["cp", &local.display().to_string(), &remote], None);
+    node.ok_env(env, &["cp", &local.display().to_string(), &remote], None);
     assert_eq!(
-        node.ok(
+        node.ok_env(
             env,
             &[
                 "exec",
@@ -487,7 +277,7 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
         Some("200000")
     );
     let back = dir.path().join("back.bin");
-    node.ok(env, &["cp", &remote, &back.display().to_string()], None);
+    node.ok_env(env, &["cp", &remote, &back.display().to_string()], None);
     assert_eq!(
         std::fs::read(&back).expect("copied back"),
         content,
@@ -495,7 +285,7 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     );
 
     // A command the image lacks: the runtime's status, passed on.
-    let out = node.kubectl(env, &["exec", "myapp-pod", "--", "nosuchcmd"], None);
+    let out = node.kubectl_env(env, &["exec", "myapp-pod", "--", "nosuchcmd"], None);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -504,7 +294,7 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     );
 
     // A container that does not exist: upstream's message.
-    let out = node.kubectl(
+    let out = node.kubectl_env(
         env,
         &["exec", "myapp-pod", "-c", "nope", "--", "true"],
         None,
@@ -530,7 +320,7 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
     // attach -i: stdin reaches the container, its end closes the
     // container's stdin (stdinOnce), the attach ends with the container.
     let reader = format!("reader-{mode}");
-    let out = node.ok(env, &["attach", "-i", &reader], Some(b"hello\nworld\n"));
+    let out = node.ok_env(env, &["attach", "-i", &reader], Some(b"hello\nworld\n"));
     assert_eq!(out, "got hello\ngot world\nbye\n", "{mode}");
 
     // port-forward to nginx, then GET through the local port.
@@ -578,17 +368,17 @@ fn streaming_checks(node: &Node, mode: &str, env: &[(&str, &str)]) {
 
 #[test]
 fn exec_cp_attach_and_port_forward_with_real_containers() {
-    let Some(node) = Node::start("stream") else {
+    let Some(node) = RealNode::start("stream") else {
         return;
     };
-    let manifest = workspace_root().join("../shared/manifests/01-pod-hello.yaml");
-    node.ok(&[], &["apply", "-f", &manifest.display().to_string()], None);
-    node.ok(&[], &["apply", "-f", "-"], Some(NGINX_POD.as_bytes()));
-    node.ok(&[], &["apply", "-f", "-"], Some(TICKER_POD.as_bytes()));
-    node.ok(&[], &["apply", "-f", "-"], Some(INIT_POD.as_bytes()));
+    let hello = manifest("01-pod-hello.yaml");
+    node.ok_env(&[], &["apply", "-f", &hello.display().to_string()], None);
+    node.ok_env(&[], &["apply", "-f", "-"], Some(NGINX_POD.as_bytes()));
+    node.ok_env(&[], &["apply", "-f", "-"], Some(TICKER_POD.as_bytes()));
+    node.ok_env(&[], &["apply", "-f", "-"], Some(INIT_POD.as_bytes()));
     for mode in ["websocket", "spdy"] {
         let pod = reader_pod(&format!("reader-{mode}"));
-        node.ok(&[], &["apply", "-f", "-"], Some(pod.as_bytes()));
+        node.ok_env(&[], &["apply", "-f", "-"], Some(pod.as_bytes()));
     }
     for pod in [
         "myapp-pod",
@@ -597,7 +387,7 @@ fn exec_cp_attach_and_port_forward_with_real_containers() {
         "reader-websocket",
         "reader-spdy",
     ] {
-        node.wait_running(pod);
+        node.wait_phase(pod, "Running", 120);
     }
 
     streaming_checks(&node, "websocket", &[]);
@@ -614,7 +404,7 @@ fn exec_cp_attach_and_port_forward_with_real_containers() {
 
     // A container that is not running yet: the agent's refusal, as upstream's.
     node.wait_for("the init container to run", 120, || {
-        let out = node.kubectl(
+        let out = node.kubectl_env(
             &[],
             &[
                 "get",
@@ -631,7 +421,7 @@ fn exec_cp_attach_and_port_forward_with_real_containers() {
         &[][..],
         &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")][..],
     ] {
-        let out = node.kubectl(
+        let out = node.kubectl_env(
             env,
             &["exec", "initializing", "-c", "app", "--", "true"],
             None,
@@ -645,7 +435,7 @@ fn exec_cp_attach_and_port_forward_with_real_containers() {
     }
 
     // A pod that does not exist.
-    let out = node.kubectl(&[], &["exec", "nosuch", "--", "true"], None);
+    let out = node.kubectl_env(&[], &["exec", "nosuch", "--", "true"], None);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("pods \"nosuch\" not found"),
