@@ -262,16 +262,32 @@ impl RealNode {
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
+    /// The events about pod `name`.
+    pub fn events(&self, name: &str) -> Vec<Value> {
+        let mut v: Value =
+            serde_json::from_str(&self.ok(&["get", "events", "-o", "json"])).expect("events");
+        match v["items"].take() {
+            Value::Array(items) => items
+                .into_iter()
+                .filter(|e| e["involvedObject"]["name"] == name)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The reasons of the events about pod `name`.
     pub fn event_reasons(&self, name: &str) -> Vec<String> {
-        let v: Value =
-            serde_json::from_str(&self.ok(&["get", "events", "-o", "json"])).expect("events");
-        v["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["involvedObject"]["name"] == name)
+        self.events(name)
+            .iter()
             .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// "REASON MESSAGE" of each event about pod `name`.
+    pub fn event_messages(&self, name: &str) -> Vec<String> {
+        self.events(name)
+            .iter()
+            .map(|e| format!("{} {}", str_at(e, "/reason"), str_at(e, "/message")))
             .collect()
     }
 }

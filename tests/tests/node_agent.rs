@@ -690,15 +690,7 @@ fn readiness_and_liveness_probes_drive_ready_and_restarts() {
         str_at(&restarted, "/status/containerStatuses/0/containerID"),
         first_id
     );
-    let events: Value =
-        serde_json::from_str(&node.ok(&["get", "events", "-o", "json"])).expect("events");
-    let messages: Vec<String> = events["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["involvedObject"]["name"] == "probed")
-        .map(|e| format!("{} {}", str_at(e, "/reason"), str_at(e, "/message")))
-        .collect();
+    let messages = node.event_messages("probed");
     for want in [
         "Unhealthy Readiness probe failed: HTTP probe failed with statuscode: 500",
         "Unhealthy Liveness probe failed: HTTP probe failed with statuscode: 500",
@@ -752,17 +744,7 @@ fn startup_probe_failures_restart_the_container() {
     });
     let last = &restarted["status"]["containerStatuses"][0]["lastState"]["terminated"];
     assert!(last["exitCode"].is_i64(), "{restarted}");
-    let messages: Vec<String> = {
-        let events: Value =
-            serde_json::from_str(&node.ok(&["get", "events", "-o", "json"])).expect("events");
-        events["items"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["involvedObject"]["name"] == "probe-demo")
-            .map(|e| format!("{} {}", str_at(e, "/reason"), str_at(e, "/message")))
-            .collect()
-    };
+    let messages = node.event_messages("probe-demo");
     for want in [
         "Unhealthy Startup probe failed: HTTP probe failed with statuscode: 404",
         "Killing Container web failed startup probe, will be restarted",
