@@ -53,6 +53,18 @@ pub struct ProbeView {
     pub failed: Option<Kind>,
 }
 
+impl ProbeView {
+    /// The view before any probe of `container` has answered: not started
+    /// with a startup probe, not ready with a readiness probe.
+    pub fn initial(container: &Container) -> Self {
+        ProbeView {
+            started: container.startup_probe.as_ref().map(|_| false),
+            ready: container.readiness_probe.as_ref().map(|_| false),
+            failed: None,
+        }
+    }
+}
+
 /// One probe's counters and thresholds.
 #[derive(Debug, Clone)]
 pub struct Counter {
@@ -260,11 +272,7 @@ impl PodProbes {
         if probes.iter().all(|(_, p)| p.is_none()) {
             return;
         }
-        let view = Arc::new(Mutex::new(ProbeView {
-            started: container.startup_probe.as_ref().map(|_| false),
-            ready: container.readiness_probe.as_ref().map(|_| false),
-            failed: None,
-        }));
+        let view = Arc::new(Mutex::new(ProbeView::initial(container)));
         let mut tasks = vec![];
         for (kind, probe) in probes {
             let Some(probe) = probe else { continue };

@@ -144,7 +144,13 @@ fn container_status(
             }
             status.image_id = r.image_ref.clone();
             status.restart_count = i32::try_from(r.restart_count).unwrap_or(i32::MAX);
-            let probe = input.probes.get(&r.id).copied().unwrap_or_default();
+            // A container whose probes are not running yet (it just
+            // started) is neither started nor ready, as upstream.
+            let probe = input
+                .probes
+                .get(&r.id)
+                .copied()
+                .unwrap_or_else(|| ProbeView::initial(c));
             let started = running && probe.started != Some(false);
             status.started = Some(started);
             status.ready = if init && !podutil::is_sidecar(c) {
