@@ -216,7 +216,10 @@ impl Service<Request<tonic::body::Body>> for Transport {
                 // One encoded message, ready at once: send it with END_STREAM set.
                 Either::Left(Full::new(body.collect().await?.to_bytes()))
             };
-            let mut connection = shared.connection().await?;
+            // As tonic's own channel: no connection is gRPC's UNAVAILABLE.
+            let mut connection = shared.connection().await.map_err(|error| {
+                Box::new(tonic::Status::unavailable(error.to_string())) as BoxError
+            })?;
             head.uri = shared.origins[connection.origin].uri(head.uri.path_and_query())?;
             let response = connection
                 .sender
