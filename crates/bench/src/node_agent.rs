@@ -493,7 +493,8 @@ async fn stats_row(rep: &mut Report, agent: &NodeAgent, token: &str, namespace: 
                 ),
                 "",
                 json!({"pods": pods, "pods_with_memory": with_memory, "ms": took.as_secs_f64() * 1000.0,
-                    "node_memory": summary["node"]["memory"]}),
+                    "node_memory": summary["node"]["memory"], "node_cpu": summary["node"]["cpu"],
+                    "first_pod": summary["pods"].as_array().and_then(|p| p.iter().find(|p| p["podRef"]["namespace"] == namespace))}),
             );
         }
         Err(e) => rep.failed("stats_summary", "GET /stats/summary", &e),

@@ -39,5 +39,16 @@ async fn three_pods_start_and_go() -> anyhow::Result<()> {
     // The agent's /stats/summary shows every running pod with memory in use.
     assert_eq!(j["stats_summary"]["pods"], 3, "{:#?}", j["stats_summary"]);
     assert_eq!(j["stats_summary"]["pods_with_memory"], 3);
+    let pod = &j["stats_summary"]["first_pod"];
+    assert!(
+        pod["cpu"]["usageCoreNanoSeconds"].as_u64() > Some(0),
+        "{pod:#}"
+    );
+    assert_eq!(pod["containers"][0]["name"], "c", "{pod:#}");
+    assert!(
+        pod["containers"][0]["memory"]["rssBytes"].is_u64(),
+        "{pod:#}"
+    );
+    assert!(j["stats_summary"]["node_cpu"]["usageNanoCores"].is_u64());
     Ok(())
 }
