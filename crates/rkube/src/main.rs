@@ -11,6 +11,10 @@ mod server_cmd;
 
 use clap::Parser;
 
+/// mimalloc: glibc malloc/free took about a fifth of the control plane's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logging::init();
