@@ -65,12 +65,10 @@ pub async fn reconcile(
     d: Arc<Deployment>,
     ctx: Arc<DeploymentCtx>,
 ) -> Result<Action, ControllerError> {
-    ctx.rss
-        .wait_until_ready()
+    crate::informer::wait_ready(&ctx.rss)
         .await
         .map_err(|_| ControllerError::CacheStopped("replicasets"))?;
-    ctx.pods
-        .wait_until_ready()
+    crate::informer::wait_ready(&ctx.pods)
         .await
         .map_err(|_| ControllerError::CacheStopped("pods"))?;
     let d = d.as_ref();

@@ -319,8 +319,7 @@ async fn finish_owner(
 async fn reconcile(o: Arc<DynamicObject>, ctx: Arc<KindCtx>) -> Result<Action, ControllerError> {
     let s = ctx.shared.as_ref();
     for k in &s.kinds {
-        k.store
-            .wait_until_ready()
+        crate::informer::wait_ready(&k.store)
             .await
             .map_err(|_| ControllerError::CacheStopped("garbage collector"))?;
     }

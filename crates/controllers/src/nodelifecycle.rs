@@ -475,8 +475,11 @@ async fn run_with(
     };
     let period = (grace / 8).clamp(Duration::from_millis(250), Duration::from_secs(5));
     let main = async move {
-        let _ = tokio::join!(nodes.wait_until_ready(), leases.wait_until_ready());
-        let _ = pods.wait_until_ready().await;
+        let _ = tokio::join!(
+            crate::informer::wait_ready(&nodes),
+            crate::informer::wait_ready(&leases)
+        );
+        let _ = crate::informer::wait_ready(&pods).await;
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -228,7 +228,10 @@ async fn run_with(
         missing_since: HashMap::new(),
     };
     let main = async move {
-        let _ = tokio::join!(nodes.wait_until_ready(), pods.wait_until_ready());
+        let _ = tokio::join!(
+            crate::informer::wait_ready(&nodes),
+            crate::informer::wait_ready(&pods)
+        );
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -74,8 +74,7 @@ pub async fn manage<K>(
 where
     K: Resource<DynamicType = ()>,
 {
-    ctx.pods
-        .wait_until_ready()
+    crate::informer::wait_ready(&ctx.pods)
         .await
         .map_err(|_| ControllerError::CacheStopped("pods"))?;
     let key = format!("{}/{}/{}", owner.kind, owner.namespace, owner.name);

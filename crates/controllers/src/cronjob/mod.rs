@@ -457,7 +457,7 @@ pub async fn run_with_clock(
         .for_each(|_| future::ready(()));
     tokio::join!(job_task, async move {
         // Wait for the Job cache so the first reconciles see existing children.
-        let _ = jobs.wait_until_ready().await;
+        let _ = crate::informer::wait_ready(&jobs).await;
         ctrl.await;
     });
 }

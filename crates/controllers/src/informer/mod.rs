@@ -10,6 +10,7 @@ use std::hash::Hash;
 use futures::Stream;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::reflector::store::WriterDropped;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -91,6 +92,26 @@ where
         .reflect(writer)
         .touched_objects();
     (store, stream)
+}
+
+/// How often a wait for a cache's first list polls again.
+const READY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Waits until `store` holds its first full list (or its writer is gone).
+///
+/// kube-runtime's `Store::wait_until_ready` keeps the waker of only the last task that
+/// polled it, so with several controllers waiting on one shared store the others would
+/// never wake; each wait here is re-polled every 100 ms.
+pub async fn wait_ready<K>(store: &Store<K>) -> Result<(), WriterDropped>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    loop {
+        if let Ok(r) = tokio::time::timeout(READY_POLL, store.wait_until_ready()).await {
+            return r;
+        }
+    }
 }
 
 #[cfg(test)]

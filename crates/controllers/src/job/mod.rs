@@ -618,7 +618,7 @@ async fn run_with(
         .run(reconcile, crate::replicaset::error_policy, ctx)
         .for_each(|_| future::ready(()));
     tokio::join!(pod_task, async move {
-        let _ = pods.wait_until_ready().await;
+        let _ = crate::informer::wait_ready(&pods).await;
         ctrl.await;
     });
 }
