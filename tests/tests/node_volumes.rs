@@ -82,3 +82,50 @@ fn memory_empty_dir_and_secret_volumes_are_tmpfs() {
     assert_eq!(mounted(), 0, "agent log:\n{}", node.agent.log_text());
     assert!(!pod_dir.exists());
 }
+
+const HOG: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sh", "-c", "dd if=/dev/zero of=/cache/fill bs=1M count=8; sleep 3600"]
+    volumeMounts:
+    - {name: cache, mountPath: /cache}
+  volumes:
+  - {name: cache, emptyDir: {sizeLimit: 2Mi}}
+"#;
+
+#[test]
+fn disk_empty_dir_over_its_size_limit_evicts_the_pod() {
+    let Some(node) = RealNode::start("evict") else {
+        return;
+    };
+    let out = node.cluster.kubectl_stdin(&["apply", "-f", "-"], Some(HOG));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The agent looks at the volume every 10 s, as upstream's eviction manager.
+    let pod = node.wait_phase("hog", "Failed", 90);
+    let message = "Usage of EmptyDir volume \"cache\" exceeds the limit \"2Mi\". ";
+    assert_eq!(pod["status"]["reason"], "Evicted", "{pod}");
+    assert_eq!(pod["status"]["message"], message, "{pod}");
+    let disruption = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "DisruptionTarget")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(disruption["reason"], "TerminationByKubelet", "{pod}");
+    let want = format!("Evicted {message}");
+    node.wait_for("the Evicted event", 30, || {
+        node.event_messages("hog").contains(&want).then_some(())
+    });
+}

@@ -114,7 +114,7 @@ pub struct PodWorker<R> {
     wake: Arc<Notify>,
     /// A static pod's mirror pod, as last seen or written.
     mirror: Option<Arc<Pod>>,
-    /// Stopped for the node's shutdown (nothing more to do).
+    /// Stopped for the node's shutdown or evicted (nothing more to do).
     shut_down: bool,
 }
 
@@ -284,6 +284,7 @@ impl<R: Runtime> PodWorker<R> {
                         || v.secret.is_some()
                         || v.projected.is_some()
                         || v.downward_api.is_some()
+                        || v.empty_dir.as_ref().is_some_and(|e| e.size_limit.is_some())
                 })
     }
 
@@ -328,6 +329,16 @@ impl<R: Runtime> PodWorker<R> {
         }
         if self.ctx.shutdown.active() {
             return self.shut_down(state).await;
+        }
+        if self.shut_down {
+            return Ok(Outcome::Wait(None));
+        }
+        if !podutil::is_terminal(&self.pod)
+            && state.sandbox().is_some_and(|s| s.ready)
+            && let Some(message) =
+                volumes::size_limit::exceeded(&self.pod, &self.ctx.config.pod_dir(&self.uid()))
+        {
+            return self.evict(state, message).await;
         }
         // A container that runs again has nothing to wait for.
         self.reasons.retain(|name, _| {
@@ -951,10 +962,30 @@ impl<R: Runtime> PodWorker<R> {
         Ok(())
     }
 
+    /// Evicts the pod as upstream's eviction manager does when a disk-backed
+    /// emptyDir outgrows its sizeLimit: stops it at once and reports it
+    /// Failed with reason Evicted; the object stays.
+    async fn evict(
+        &mut self,
+        state: PodRuntimeState,
+        message: String,
+    ) -> Result<Outcome, KubeletError> {
+        tracing::warn!(%message, "evicting the pod");
+        self.event(None, "Warning", "Evicted", message.clone());
+        self.kill_all(&state, Duration::ZERO).await?;
+        let state = self.load().await?;
+        let mut status = self.compute_status(&state, true);
+        crate::shutdown::mark_failed(&mut status, "Evicted", &message, (self.ctx.clock)());
+        self.send_status(status).await?;
+        self.shut_down = true;
+        Ok(Outcome::Wait(None))
+    }
+
     /// Stops the pod for the node's shutdown and reports it Failed (or
     /// rejected, when it never started here); the object stays.
     async fn shut_down(&mut self, state: PodRuntimeState) -> Result<Outcome, KubeletError> {
         if self.shut_down {
+            self.ctx.shutdown.pod_stopped(&self.uid());
             return Ok(Outcome::Wait(None));
         }
         let terminal = self

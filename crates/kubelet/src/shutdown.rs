@@ -150,24 +150,29 @@ fn is_critical(pod: &Pod) -> bool {
 /// phase Failed, the reason and message, and the DisruptionTarget condition.
 /// `started` tells a pod that ran from one that never started here.
 pub fn mark_status(status: &mut PodStatus, started: bool, now: jiff::Timestamp) {
-    let (reason, message) = if started {
-        (TERMINATED_REASON, TERMINATED_MESSAGE)
+    if started {
+        mark_failed(status, TERMINATED_REASON, TERMINATED_MESSAGE, now);
     } else {
-        (REJECTED_REASON, REJECTED_MESSAGE)
-    };
+        status.phase = Some("Failed".into());
+        status.reason = Some(REJECTED_REASON.into());
+        status.message = Some(REJECTED_MESSAGE.into());
+    }
+}
+
+/// Marks a pod the agent itself stopped (node shutdown, eviction): phase
+/// Failed, `reason`, `message`, and a DisruptionTarget condition
+/// (TerminationByKubelet) carrying the message, as upstream.
+pub fn mark_failed(status: &mut PodStatus, reason: &str, message: &str, now: jiff::Timestamp) {
     status.phase = Some("Failed".into());
     status.reason = Some(reason.into());
     status.message = Some(message.into());
-    if !started {
-        return;
-    }
     let conditions = status.conditions.get_or_insert_with(Vec::new);
     conditions.retain(|c| c.type_ != "DisruptionTarget");
     conditions.push(PodCondition {
         type_: "DisruptionTarget".into(),
         status: "True".into(),
         reason: Some("TerminationByKubelet".into()),
-        message: Some(TERMINATED_MESSAGE.into()),
+        message: Some(message.into()),
         last_transition_time: Some(Time(now)),
         ..Default::default()
     });

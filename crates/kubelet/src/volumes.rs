@@ -7,6 +7,7 @@
 //! projected volumes are tmpfs mounts ([`tmpfs`]), unmounted by
 //! [`unmount_all`] before the pod's directory is removed.
 
+pub mod size_limit;
 mod tmpfs;
 
 use std::collections::BTreeMap;
