@@ -120,6 +120,20 @@ fn hello_pod_runs_and_is_deleted_with_its_containers() {
     assert_eq!(node.runtime_objects(&uid), 0, "containers left behind");
 }
 
+/// A pod over its memory limit.
+const OOM_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: oom}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    image: busybox
+    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
+    resources: {limits: {memory: 16Mi}}
+"#;
+
 const FINITE_PODS: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -143,17 +157,6 @@ spec:
     - name: POD_NAME
       valueFrom: {fieldRef: {fieldPath: metadata.name}}
     - {name: GREETING, value: hello}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: oom}
-spec:
-  restartPolicy: Never
-  containers:
-  - name: hog
-    image: busybox
-    command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]
-    resources: {limits: {memory: 16Mi}}
 ---
 apiVersion: v1
 kind: Pod
@@ -201,9 +204,10 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
     let Some(node) = RealNode::start("finite") else {
         return;
     };
+    let all = format!("{FINITE_PODS}---{OOM_POD}");
     let out = node
         .cluster
-        .kubectl_stdin(&["apply", "-f", "-"], Some(FINITE_PODS));
+        .kubectl_stdin(&["apply", "-f", "-"], Some(&all));
     assert!(
         out.status.success(),
         "{}",
@@ -253,15 +257,39 @@ fn exit_codes_restart_policies_and_crash_loops_as_upstream() {
     assert_eq!(t["reason"], "Error");
     assert_eq!(&node.row("fails")[1..4], ["0/1", "Error", "0"]);
 
-    // Over its memory limit: OOMKilled.
-    let oom = node.wait_phase("oom", "Failed", 60);
-    let t = &oom["status"]["containerStatuses"][0]["state"]["terminated"];
+    // Over its memory limit: OOMKilled. containerd 1.6 on cgroup v1 learns of
+    // the OOM kill from an event that can lose the race with the exit on a
+    // loaded machine (it then says Error, 137, as it would to upstream's
+    // kubelet); one more identical pod must then show OOMKilled.
+    let terminated = |pod: &Value| {
+        let t = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
+        (
+            t["reason"].as_str().map(str::to_string),
+            t["exitCode"].as_i64(),
+        )
+    };
+    let mut oom_name = "oom";
+    let mut oom = node.wait_phase(oom_name, "Failed", 60);
+    if terminated(&oom) == (Some("Error".into()), Some(137)) {
+        eprintln!("the runtime missed the first OOM kill; trying once more");
+        let again = OOM_POD.replace("name: oom}", "name: oom-again}");
+        let out = node
+            .cluster
+            .kubectl_stdin(&["apply", "-f", "-"], Some(&again));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        oom_name = "oom-again";
+        oom = node.wait_phase(oom_name, "Failed", 60);
+    }
     assert_eq!(
-        (t["reason"].as_str(), t["exitCode"].as_i64()),
-        (Some("OOMKilled"), Some(137)),
+        terminated(&oom),
+        (Some("OOMKilled".into()), Some(137)),
         "{oom}"
     );
-    assert_eq!(&node.row("oom")[1..3], ["0/1", "OOMKilled"]);
+    assert_eq!(&node.row(oom_name)[1..3], ["0/1", "OOMKilled"]);
     assert_eq!(oom["status"]["qosClass"], "Burstable");
 
     // Init containers one after another, then the app.
@@ -745,15 +773,20 @@ fn startup_probe_failures_restart_the_container() {
     let last = &restarted["status"]["containerStatuses"][0]["lastState"]["terminated"];
     assert!(last["exitCode"].is_i64(), "{restarted}");
     let messages = node.event_messages("probe-demo");
-    for want in [
-        "Unhealthy Startup probe failed: HTTP probe failed with statuscode: 404",
-        "Killing Container web failed startup probe, will be restarted",
-    ] {
-        assert!(
-            messages.iter().any(|m| m == want),
-            "no {want:?} in {messages:#?}"
-        );
-    }
+    let killing = "Killing Container web failed startup probe, will be restarted";
+    assert!(
+        messages.iter().any(|m| m == killing),
+        "no {killing:?} in {messages:#?}"
+    );
+    // nginx answers 404; on a loaded machine an answer can also miss the
+    // probe's 1 s timeout, which upstream reports with Go's client message.
+    let not_found = "Unhealthy Startup probe failed: HTTP probe failed with statuscode: 404";
+    let timed_out = "(Client.Timeout exceeded while awaiting headers)";
+    assert!(
+        messages.iter().any(|m| m == not_found
+            || (m.starts_with("Unhealthy Startup probe failed: Get ") && m.ends_with(timed_out))),
+        "no startup probe failure in {messages:#?}"
+    );
 }
 
 #[test]
