@@ -353,6 +353,22 @@ async fn reconcile(o: Arc<DynamicObject>, ctx: Arc<KindCtx>) -> Result<Action, C
     let Some(api) = s.api(ctx.kind, &ns) else {
         return Ok(Action::await_change());
     };
+    // The cache can lag the API (an owner being deleted with `orphan` has just dropped
+    // its reference from us): act only on the object as it is now, as upstream does.
+    match api.get_opt(&o.name_any()).await {
+        Ok(Some(live)) if live.uid() == o.uid() => {
+            if live.owner_references() != o.owner_references() {
+                return Ok(Action::requeue(Duration::from_millis(200)));
+            }
+        }
+        Ok(_) => return Ok(Action::await_change()),
+        Err(e) => {
+            return Err(ControllerError::api(format!(
+                "get dependent {}",
+                o.name_any()
+            ))(e));
+        }
+    }
     if !solid.is_empty() {
         // Another owner keeps us alive: only drop the references to gone or waiting owners.
         patch_owner_refs(&api, &o, solid).await?;
