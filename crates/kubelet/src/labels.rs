@@ -35,6 +35,16 @@ pub fn pod_selector(node: &str, uid: &str) -> HashMap<String, String> {
     ])
 }
 
+/// The label filter that selects every object of the pod `namespace/name` on
+/// `node` (by name: the API server's streaming and log requests carry no UID).
+pub fn named_pod_selector(node: &str, namespace: &str, name: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (NODE_NAME.to_string(), node.to_string()),
+        (POD_NAMESPACE.to_string(), namespace.to_string()),
+        (POD_NAME.to_string(), name.to_string()),
+    ])
+}
+
 /// The label filter that selects every object `node`'s agent made.
 pub fn node_selector(node: &str) -> HashMap<String, String> {
     HashMap::from([(NODE_NAME.to_string(), node.to_string())])

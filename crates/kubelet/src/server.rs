@@ -3,7 +3,6 @@
 //! does not verify kubelet certificates by default, as upstream); requests
 //! must carry the node join token as a bearer token.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,12 +94,8 @@ async fn container_logs<R: Runtime>(
         Ok(o) => o,
         Err(e) => return text(StatusCode::BAD_REQUEST, e),
     };
-    let selector = HashMap::from([
-        (labels::NODE_NAME.to_string(), s.node.clone()),
-        (labels::POD_NAMESPACE.to_string(), namespace.clone()),
-        (labels::POD_NAME.to_string(), pod.clone()),
-        (labels::CONTAINER_NAME.to_string(), container.clone()),
-    ]);
+    let mut selector = labels::named_pod_selector(&s.node, &namespace, &pod);
+    selector.insert(labels::CONTAINER_NAME.to_string(), container.clone());
     let mut found = match s.runtime.list_containers(selector).await {
         Ok(c) => c,
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
@@ -355,7 +350,7 @@ mod tests {
                 name: "app".into(),
                 attempt: 0,
             }),
-            labels: HashMap::from([
+            labels: std::collections::HashMap::from([
                 (labels::NODE_NAME.to_string(), "n1".to_string()),
                 (labels::POD_NAMESPACE.to_string(), "default".to_string()),
                 (labels::POD_NAME.to_string(), "p".to_string()),

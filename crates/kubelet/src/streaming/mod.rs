@@ -12,7 +12,6 @@ pub mod tunnel;
 pub mod websocket;
 pub mod wsio;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -97,12 +96,8 @@ async fn running_container<R: Runtime>(
     pod: &str,
     container: &str,
 ) -> Result<String, Refusal> {
-    let selector = HashMap::from([
-        (labels::NODE_NAME.to_string(), ctx.node.clone()),
-        (labels::POD_NAMESPACE.to_string(), namespace.to_string()),
-        (labels::POD_NAME.to_string(), pod.to_string()),
-        (labels::CONTAINER_NAME.to_string(), container.to_string()),
-    ]);
+    let mut selector = labels::named_pod_selector(&ctx.node, namespace, pod);
+    selector.insert(labels::CONTAINER_NAME.to_string(), container.to_string());
     let found = ctx
         .runtime
         .list_containers(selector)
@@ -127,11 +122,7 @@ async fn ready_sandbox<R: Runtime>(
     namespace: &str,
     pod: &str,
 ) -> Result<String, Refusal> {
-    let selector = HashMap::from([
-        (labels::NODE_NAME.to_string(), ctx.node.clone()),
-        (labels::POD_NAMESPACE.to_string(), namespace.to_string()),
-        (labels::POD_NAME.to_string(), pod.to_string()),
-    ]);
+    let selector = labels::named_pod_selector(&ctx.node, namespace, pod);
     let found = ctx
         .runtime
         .list_pod_sandboxes(selector)
