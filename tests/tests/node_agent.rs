@@ -787,6 +787,53 @@ fn startup_probe_failures_restart_the_container() {
             || (m.starts_with("Unhealthy Startup probe failed: Get ") && m.ends_with(timed_out))),
         "no startup probe failure in {messages:#?}"
     );
+
+    // The restarted container: write /start.html so the startup probe passes
+    // (started, still 0/1 while /koten.html is missing), then the manifest's
+    // own step writes /koten.html: READY 1/1 and the pod IP moves from the
+    // Service's not-ready addresses to its addresses.
+    let html = "/usr/share/nginx/html";
+    node.ok(&[
+        "exec",
+        "probe-demo",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo ok > {html}/start.html"),
+    ]);
+    let started = node.wait_for("probe-demo started after /start.html", 90, || {
+        node.pod("probe-demo")
+            .filter(|p| p["status"]["containerStatuses"][0]["started"] == true)
+    });
+    assert_eq!(started["status"]["containerStatuses"][0]["restartCount"], 1);
+    assert_eq!(started["status"]["containerStatuses"][0]["ready"], false);
+    assert_eq!(&node.row("probe-demo")[1..3], ["0/1", "Running"]);
+    node.ok(&[
+        "exec",
+        "probe-demo",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo ok > {html}/koten.html"),
+    ]);
+    node.wait_for("probe-demo READY 1/1", 30, || {
+        (node.row("probe-demo")[1] == "1/1").then_some(())
+    });
+    node.wait_for("the pod IP among the Service's ready addresses", 30, || {
+        let out = node
+            .cluster
+            .kubectl(&["get", "endpoints", "probe-demo", "-o", "json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let subset = &v["subsets"][0];
+        let ready = subset["addresses"]
+            .as_array()?
+            .iter()
+            .any(|a| a["ip"] == ip.as_str());
+        let not_ready = subset["notReadyAddresses"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        (ready && !not_ready).then_some(())
+    });
 }
 
 #[test]
