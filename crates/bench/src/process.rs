@@ -322,7 +322,9 @@ impl Etcd {
             .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"))
     }
 
-    /// Starts etcd in a temporary data dir and waits until `/health` says true.
+    /// Starts etcd in a temporary data dir (under `$RKUBE_BENCH_ETCD_DIR` when
+    /// set, e.g. `/dev/shm` to take the disk's fsync out) and waits until
+    /// `/health` says true.
     pub async fn start() -> Result<Etcd> {
         let bin = Self::bin();
         if !bin.exists() {
@@ -331,9 +333,12 @@ impl Etcd {
                 bin.display()
             );
         }
-        let dir = tempfile::Builder::new()
-            .prefix("rkube-bench-etcd")
-            .tempdir()?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("rkube-bench-etcd");
+        let dir = match std::env::var_os("RKUBE_BENCH_ETCD_DIR") {
+            Some(parent) => builder.tempdir_in(parent)?,
+            None => builder.tempdir()?,
+        };
         let (client, peer) = (free_port()?, free_port()?);
         let endpoint = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
