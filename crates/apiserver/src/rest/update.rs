@@ -139,7 +139,12 @@ where
     F: FnMut(&Value) -> Result<Mutation, ApiError>,
 {
     let storage = admit::storage_info(info);
-    let served = admit::to_served(info, current.clone())?;
+    // One copy: the stored object without its resourceVersion (what the new one is
+    // compared and validated against), and the served one the mutation starts from.
+    let mut current = current;
+    meta::clear_resource_version(&mut current);
+    let mut served = admit::to_served(info, current.clone())?;
+    meta::set_resource_version(&mut served, rev);
     let Mutation {
         object: mut new,
         explicit_rv,
@@ -160,8 +165,7 @@ where
     let (mut next, warnings) = admit::decode(info, std::mem::take(&mut new), opts)?;
     admit::prepare_for_update(storage, &mut next, &current, subresource);
     meta::clear_resource_version(&mut next);
-    let mut current_plain = current.clone();
-    meta::clear_resource_version(&mut current_plain);
+    let current_plain = &current;
 
     // The last finalizer of a terminating object removed by this update: the object
     // goes (as upstream, only on that transition: a status write to an object in its
@@ -191,8 +195,8 @@ where
         };
     }
 
-    admit::validate_update(info, &next, &current_plain, subresource)?;
-    if next == current_plain {
+    admit::validate_update(info, &next, current_plain, subresource)?;
+    if next == *current_plain {
         return Ok(Attempt::Unchanged(Updated {
             object: served,
             warnings,
@@ -202,7 +206,7 @@ where
         Some(
             state
                 .services
-                .allocate(&mut next, Some(&current_plain))
+                .allocate(&mut next, Some(current_plain))
                 .map_err(|errs| admit::invalid(info, name, errs))?,
         )
     } else {
@@ -222,7 +226,7 @@ where
     match state.store.update(key, bytes, rev).await {
         Ok(written) => {
             if held.is_some() {
-                release_dropped(state, &current_plain, &next);
+                release_dropped(state, current_plain, &next);
             }
             meta::set_resource_version(&mut next, written);
             Ok(Attempt::Done(Updated {
