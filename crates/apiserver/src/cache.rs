@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rkube_api::{RESOURCES, ResourceInfo};
 use rkube_store::{AnyStore, KeyValue, ListOptions, Revision, Store, StoreError, WatchEvent};
 use serde_json::Value;
@@ -56,6 +56,18 @@ impl Entry {
             }
         };
         Ok(Self::build(info, key, &obj, rv, Bytes::from(json)))
+    }
+
+    /// Builds an entry from an object without a resourceVersion and its stored JSON
+    /// with the revision already spliced in (see [`with_resource_version`]).
+    pub fn from_written(
+        info: &ResourceInfo,
+        key: &str,
+        obj: &Value,
+        rv: Revision,
+        json: Bytes,
+    ) -> Entry {
+        Self::build(info, key, obj, rv, json)
     }
 
     /// Builds an entry from an object, setting its resourceVersion to `rv`.
@@ -142,7 +154,13 @@ pub struct ResourceCache {
     /// The revision all caches have applied, moved under this cache's write lock
     /// so that a snapshot taken under its read lock is exact at that revision.
     applied: Arc<watch::Sender<Revision>>,
+    /// Objects this server has just written, by key, so that applying their watch
+    /// events does not decode the stored bytes again.
+    written: Mutex<HashMap<String, Arc<Entry>>>,
 }
+
+/// Most written-object entries kept waiting for their watch events.
+const WRITTEN_MAX: usize = 4096;
 
 struct Inner {
     objects: BTreeMap<String, Arc<Entry>>,
@@ -176,7 +194,30 @@ impl ResourceCache {
             }),
             fanout,
             applied,
+            written: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Remembers the entry of an object this server just wrote (its stored JSON with
+    /// the revision spliced in), for the watch event that will report it.
+    pub fn note_written(&self, entry: Entry) {
+        if *self.applied.borrow() >= entry.rv {
+            return;
+        }
+        let mut written = self.written.lock();
+        if written.len() >= WRITTEN_MAX {
+            written.clear();
+        }
+        written.insert(entry.key.clone(), Arc::new(entry));
+    }
+
+    /// The entry noted for `key` at `rv`, if any (any older one is dropped).
+    fn take_written(&self, key: &str, rv: Revision) -> Option<Arc<Entry>> {
+        let mut written = self.written.lock();
+        if written.is_empty() {
+            return None;
+        }
+        written.remove(key).filter(|e| e.rv == rv)
     }
 
     /// Objects whose key starts with `key_prefix` (a namespace's prefix, or the whole resource).
@@ -229,9 +270,13 @@ impl ResourceCache {
     fn apply(&self, ev: &WatchEvent) {
         match ev {
             WatchEvent::Put { kv, .. } => {
-                match Entry::from_stored(self.info, &kv.key, &kv.value, kv.mod_revision) {
+                let entry = match self.take_written(&kv.key, kv.mod_revision) {
+                    Some(entry) => Ok(entry),
+                    None => Entry::from_stored(self.info, &kv.key, &kv.value, kv.mod_revision)
+                        .map(Arc::new),
+                };
+                match entry {
                     Ok(entry) => {
-                        let entry = Arc::new(entry);
                         let mut inner = self.inner.write();
                         let prev = inner.objects.insert(kv.key.clone(), entry.clone());
                         let kind = if prev.is_some() {
@@ -251,6 +296,7 @@ impl ResourceCache {
                 }
             }
             WatchEvent::Delete { revision, prev } => {
+                self.take_written(&prev.key, *revision);
                 let mut inner = self.inner.write();
                 let last = inner.objects.remove(&prev.key);
                 let entry = match Entry::from_stored(self.info, &prev.key, &prev.value, *revision) {
@@ -497,5 +543,57 @@ mod tests {
             "7"
         );
         assert!(with_resource_version(br#"{"kind":"X"}"#, 1).is_none());
+    }
+
+    fn put(key: &str, raw: &[u8], rev: Revision) -> WatchEvent {
+        WatchEvent::Put {
+            kv: KeyValue {
+                key: key.into(),
+                value: Bytes::copy_from_slice(raw),
+                create_revision: rev,
+                mod_revision: rev,
+            },
+            prev: None,
+        }
+    }
+
+    #[test]
+    fn a_written_entry_is_used_only_for_its_own_revision() {
+        let info = rkube_api::registry::find("", "v1", "configmaps").unwrap();
+        let (applied, _) = watch::channel(0);
+        let cache = ResourceCache::new(info, Arc::new(applied));
+        let key = "/registry/configmaps/default/c";
+        let obj = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "default", "labels": {"a": "b"}}});
+        let raw = serde_json::to_vec(&obj).unwrap();
+        let noted = |rev| {
+            let json = Bytes::from(with_resource_version(&raw, rev).unwrap());
+            cache.note_written(Entry::from_written(info, key, &obj, rev, json));
+        };
+
+        // Noted at 5, applied at 5: the noted entry is the cached one.
+        noted(5);
+        cache.apply(&put(key, &raw, 5));
+        let got = cache.get(key).unwrap();
+        assert_eq!(got.rv, 5);
+        assert_eq!(got.labels.get("a").map(String::as_str), Some("b"));
+        assert_eq!(
+            got.json,
+            Bytes::from(with_resource_version(&raw, 5).unwrap())
+        );
+        assert!(cache.written.lock().is_empty());
+
+        // A note for another revision is dropped; the event's bytes are decoded instead.
+        noted(9);
+        let other = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"default"}}"#;
+        cache.apply(&put(key, other, 8));
+        let got = cache.get(key).unwrap();
+        assert_eq!((got.rv, got.labels.is_empty()), (8, true));
+        assert!(cache.written.lock().is_empty());
+
+        // Nothing is noted for a revision the caches have already applied.
+        cache.applied.send_replace(8);
+        noted(7);
+        assert!(cache.written.lock().is_empty());
     }
 }

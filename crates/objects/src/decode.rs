@@ -19,13 +19,17 @@ pub struct Decoded {
 /// `null` members are treated as absent (Go leaves such fields at their zero
 /// value); `apiVersion` and `kind` of the result are those of `info`.
 pub fn decode(info: &ResourceInfo, obj: &Value) -> Result<Decoded, DecodeError> {
-    let mut input = obj.clone();
+    decode_owned(info, obj.clone())
+}
+
+/// [`decode`] of an object the caller gives up (saves a copy on every write).
+pub fn decode_owned(info: &ResourceInfo, mut input: Value) -> Result<Decoded, DecodeError> {
     strip_nulls(&mut input, info.kind == "ControllerRevision");
     if let Value::Object(m) = &mut input {
         m.insert("apiVersion".into(), Value::String(info.api_version()));
         m.insert("kind".into(), Value::String(info.kind.to_string()));
     }
-    let value = roundtrip(info.group, info.version, info.kind, input.clone())?;
+    let value = roundtrip(info.group, info.version, info.kind, &input)?;
     let mut unknown_fields = Vec::new();
     diff_unknown(&input, &value, "", &mut unknown_fields);
     Ok(Decoded {
@@ -39,20 +43,34 @@ pub(crate) fn roundtrip(
     group: &str,
     version: &str,
     kind: &str,
-    input: Value,
+    input: &Value,
 ) -> Result<Value, DecodeError> {
     struct Rt<'a> {
-        input: Value,
+        input: &'a Value,
         kind: &'a str,
         version: &'a str,
     }
     impl TypeVisitor for Rt<'_> {
         type Output = Result<Value, DecodeError>;
         fn visit<T: DeserializeOwned + Serialize>(self) -> Self::Output {
-            let typed: T = serde_path_to_error::deserialize(self.input).map_err(|e| {
-                let path = e.path().to_string();
-                DecodeError::invalid(self.kind, self.version, &path, &e.inner().to_string())
-            })?;
+            // The fast path without path tracking; only a failure is decoded again to
+            // name the field.
+            let typed = match T::deserialize(self.input) {
+                Ok(typed) => typed,
+                Err(plain) => {
+                    let (path, message) = match serde_path_to_error::deserialize::<_, T>(self.input)
+                    {
+                        Err(e) => (e.path().to_string(), e.inner().to_string()),
+                        Ok(_) => (String::new(), plain.to_string()),
+                    };
+                    return Err(DecodeError::invalid(
+                        self.kind,
+                        self.version,
+                        &path,
+                        &message,
+                    ));
+                }
+            };
             serde_json::to_value(&typed)
                 .map_err(|e| DecodeError::invalid(self.kind, self.version, "", &e.to_string()))
         }
@@ -62,7 +80,7 @@ pub(crate) fn roundtrip(
             kind,
             version,
             "",
-            &format!("expected a JSON object, got {}", type_name(&input)),
+            &format!("expected a JSON object, got {}", type_name(input)),
         ));
     }
     let rt = Rt {

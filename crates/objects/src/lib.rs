@@ -16,7 +16,7 @@ mod quantity;
 mod types;
 
 pub use convert::{from_storage, storage_api_version, to_storage};
-pub use decode::{Decoded, decode};
+pub use decode::{Decoded, decode, decode_owned};
 pub use defaults::{
     apply_create_defaults, apply_defaults, apply_job_create_defaults, apply_pod_admission_defaults,
 };

@@ -49,7 +49,7 @@ pub fn decode(
     opts: &WriteOptions,
 ) -> Result<(Value, Vec<String>), ApiError> {
     let decoded =
-        rkube_objects::decode(info, &obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        rkube_objects::decode_owned(info, obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut warnings = Vec::new();
     if !decoded.unknown_fields.is_empty() {
         let msgs: Vec<String> = decoded

@@ -1,13 +1,14 @@
 //! POST: creating objects.
 
 use axum::response::Response;
+use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use rkube_store::{Store, StoreError};
 use serde_json::{Value, json};
 
 use super::admit;
 use super::body;
-use crate::cache::with_resource_version;
+use crate::cache::{Entry, with_resource_version};
 use crate::error::ApiError;
 use crate::meta;
 use crate::request::{Query, ResourceRequest, WriteOptions};
@@ -67,7 +68,7 @@ struct Created {
     /// The object with its resourceVersion.
     value: Value,
     /// Its JSON as stored plus the resourceVersion (None for a dry run).
-    json: Option<Vec<u8>>,
+    json: Option<Bytes>,
 }
 
 /// Creates an already decoded object (storage version); returns it with its resourceVersion.
@@ -130,11 +131,12 @@ async fn create_stored(
         let bytes = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
         match state.store.create(&key, bytes.clone()).await {
             Ok(rev) => {
+                let json = with_resource_version(&bytes, rev).map(Bytes::from);
+                if let (Some(json), Some(cache)) = (&json, state.caches.for_resource(storage)) {
+                    cache.note_written(Entry::from_written(storage, &key, &obj, rev, json.clone()));
+                }
                 meta::set_resource_version(&mut obj, rev);
-                return Ok(Created {
-                    value: obj,
-                    json: with_resource_version(&bytes, rev),
-                });
+                return Ok(Created { value: obj, json });
             }
             Err(StoreError::AlreadyExists { .. })
                 if generate.is_some() && tries < GENERATE_NAME_TRIES =>

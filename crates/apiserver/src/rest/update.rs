@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::admit;
 use super::body;
+use crate::cache::{Entry, with_resource_version};
 use crate::error::ApiError;
 use crate::meta;
 use crate::request::{Query, ResourceRequest, WriteOptions};
@@ -223,8 +224,15 @@ where
         }));
     }
     let bytes = serde_json::to_vec(&next).map_err(ApiError::internal)?;
-    match state.store.update(key, bytes, rev).await {
+    match state.store.update(key, bytes.clone(), rev).await {
         Ok(written) => {
+            if let (Some(json), Some(cache)) = (
+                with_resource_version(&bytes, written),
+                state.caches.for_resource(storage),
+            ) {
+                let entry = Entry::from_written(storage, key, &next, written, json.into());
+                cache.note_written(entry);
+            }
             if held.is_some() {
                 release_dropped(state, current_plain, &next);
             }
