@@ -729,6 +729,45 @@ pub fn deletes(c: &Cluster) {
 }
 
 /// The whole scenario in order.
+/// `kubectl create token`: a TokenRequest answered with a token the server accepts
+/// as a bearer token; bad requests answered as upstream.
+pub fn service_account_tokens(c: &Cluster) {
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            c.kubectl(&["get", "serviceaccount", "default"])
+                .status
+                .success()
+        }),
+        "no default service account"
+    );
+    let token = c.ok(&["create", "token", "default"]);
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
+    let ns = c.ok(&[
+        "--token",
+        token,
+        "get",
+        "namespace",
+        "default",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(ns.trim(), "namespace/default");
+    let vault = c.ok(&["create", "token", "default", "--audience", "vault"]);
+    let refused = c.fails(&["--token", vault.trim(), "get", "namespace", "default"]);
+    assert!(refused.contains("Unauthorized"), "{refused}");
+    let short = c.fails(&["create", "token", "default", "--duration", "5m"]);
+    assert!(
+        short.contains("TokenRequest.authentication.k8s.io \"default\" is invalid: spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes"),
+        "{short}"
+    );
+    let missing = c.fails(&["create", "token", "nosuch"]);
+    assert!(
+        missing.contains("serviceaccounts \"nosuch\" not found"),
+        "{missing}"
+    );
+}
+
 pub fn run_all(c: &Cluster) {
     discovery(c);
     apply_manifests(c);
@@ -737,5 +776,6 @@ pub fn run_all(c: &Cluster) {
     describe(c);
     mutate(c);
     create_commands(c);
+    service_account_tokens(c);
     deletes(c);
 }

@@ -661,8 +661,9 @@ spec:
       failureThreshold: 2
     livenessProbe:
       httpGet: {port: 8080, path: /healthz}
-      initialDelaySeconds: 1
+      initialDelaySeconds: 5
       periodSeconds: 1
+      timeoutSeconds: 2
       failureThreshold: 4
 "#;
 

@@ -1,9 +1,13 @@
-//! Memory-backed volumes with real containers: an `emptyDir` with
-//! `medium: Memory` and a Secret volume are tmpfs mounts inside the container
-//! (sized by `sizeLimit`), and the agent unmounts them when the pod goes.
-//! Skipped, with a message, when no container runtime answers.
+//! Volumes with real containers: an `emptyDir` with `medium: Memory` and a
+//! Secret volume are tmpfs mounts inside the container (sized by `sizeLimit`),
+//! and the agent unmounts them when the pod goes; a disk emptyDir over its
+//! sizeLimit evicts the pod; a projected service-account token authenticates
+//! to the API server. Skipped, with a message, when no container runtime answers.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rkube_e2e::real_node::RealNode;
+use serde_json::Value;
 
 const POD: &str = r#"
 apiVersion: v1
@@ -128,4 +132,89 @@ fn disk_empty_dir_over_its_size_limit_evicts_the_pod() {
     node.wait_for("the Evicted event", 30, || {
         node.event_messages("hog").contains(&want).then_some(())
     });
+}
+
+const TOKEN_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: tok}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "3600"]
+    volumeMounts:
+    - {name: api, mountPath: /var/run/secrets/tokens}
+  volumes:
+  - name: api
+    projected:
+      sources:
+      - serviceAccountToken: {path: token, expirationSeconds: 3600}
+      - downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: metadata.namespace}}]}
+"#;
+
+#[test]
+fn projected_service_account_token_authenticates_as_the_pod_s_account() {
+    let Some(node) = RealNode::start("satoken") else {
+        return;
+    };
+    let out = node
+        .cluster
+        .kubectl_stdin(&["apply", "-f", "-"], Some(TOKEN_POD));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pod = node.wait_phase("tok", "Running", 90);
+    let dir = "/var/run/secrets/tokens";
+    let token = node.ok(&["exec", "tok", "--", "cat", &format!("{dir}/token")]);
+    let token = token.trim();
+    let listing = node.ok(&["exec", "tok", "--", "ls", "-lL", dir]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("-rw-r--r--") && l.ends_with(" token")),
+        "{listing}"
+    );
+    assert_eq!(
+        node.ok(&["exec", "tok", "--", "cat", &format!("{dir}/namespace")]),
+        "default"
+    );
+
+    // The claims name the pod's service account and bind the token to the pod.
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64")).expect("JSON");
+    assert_eq!(claims["sub"], "system:serviceaccount:default:default");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "tok");
+    assert_eq!(
+        claims["kubernetes.io"]["pod"]["uid"],
+        pod["metadata"]["uid"]
+    );
+    let lifetime = claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0);
+    assert_eq!(lifetime, 3600, "{claims}");
+
+    // The API server takes it as a bearer token; a tampered one is refused.
+    let out = node
+        .cluster
+        .kubectl(&["--token", token, "get", "pod", "tok", "-o", "name"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pod/tok");
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    let out = node
+        .cluster
+        .kubectl(&["--token", &tampered, "get", "pod", "tok"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

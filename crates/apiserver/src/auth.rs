@@ -1,8 +1,11 @@
-//! Bearer-token authentication: the admin token and the node join token.
+//! Bearer-token authentication: the admin token, the node join token and
+//! service-account tokens.
 
 use std::path::Path;
 
 use rand::Rng;
+
+use crate::sa_token::ServiceAccountTokens;
 
 /// Who a request comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +19,7 @@ pub struct UserInfo {
 pub struct Authenticator {
     admin_token: String,
     node_token: String,
+    service_accounts: Option<ServiceAccountTokens>,
 }
 
 /// Paths that answer without credentials, as upstream's `system:public-info-viewer`.
@@ -33,7 +37,19 @@ impl Authenticator {
         Authenticator {
             admin_token,
             node_token,
+            service_accounts: None,
         }
+    }
+
+    /// Also accepts the service-account tokens `tokens` signs.
+    pub fn with_service_accounts(mut self, tokens: ServiceAccountTokens) -> Self {
+        self.service_accounts = Some(tokens);
+        self
+    }
+
+    /// The signer of service-account tokens, if the server issues them.
+    pub fn service_accounts(&self) -> Option<&ServiceAccountTokens> {
+        self.service_accounts.as_ref()
     }
 
     /// The admin's bearer token (written to the kubeconfig).
@@ -61,7 +77,9 @@ impl Authenticator {
                 groups: vec!["system:nodes".into(), "system:authenticated".into()],
             });
         }
-        None
+        let tokens = self.service_accounts.as_ref()?;
+        let now = jiff::Timestamp::now().as_second();
+        tokens.verify(token, now).map(|c| c.user())
     }
 }
 

@@ -131,6 +131,18 @@ impl ApiError {
 
     /// `Pod "x" is invalid: [a, b]` with one cause per field error.
     pub fn invalid(info: &ResourceInfo, name: &str, causes: Vec<FieldError>) -> Self {
+        Self::invalid_as(info.group, info.kind, info.kind, name, causes)
+    }
+
+    /// [`ApiError::invalid`] of a kind the registry does not store (`shown` names it in
+    /// the message, e.g. `TokenRequest.authentication.k8s.io`).
+    pub fn invalid_as(
+        group: &str,
+        kind: &str,
+        shown: &str,
+        name: &str,
+        causes: Vec<FieldError>,
+    ) -> Self {
         let list: Vec<String> = causes.iter().map(|c| c.to_string()).collect();
         let joined = if list.len() == 1 {
             list[0].clone()
@@ -138,11 +150,11 @@ impl ApiError {
             format!("[{}]", list.join(", "))
         };
         ApiError::Invalid {
-            message: format!("{} \"{name}\" is invalid: {joined}", info.kind),
+            message: format!("{shown} \"{name}\" is invalid: {joined}"),
             details: Details {
                 name: name.to_string(),
-                group: info.group.to_string(),
-                kind: info.kind.to_string(),
+                group: group.to_string(),
+                kind: kind.to_string(),
             },
             causes,
         }

@@ -12,6 +12,7 @@ pub mod kubeconfig;
 pub mod meta;
 pub mod request;
 pub mod rest;
+pub mod sa_token;
 pub mod server;
 pub mod state;
 pub mod tls;
@@ -94,6 +95,8 @@ pub async fn run(
     std::fs::create_dir_all(&tls_dir).map_err(io_err("creating", &tls_dir))?;
     let admin_token = auth::load_or_create_token(&tls_dir.join("admin.token"), None)
         .map_err(io_err("writing", &tls_dir))?;
+    let sa_key = auth::load_or_create_token(&tls_dir.join("service-account.key"), None)
+        .map_err(io_err("writing", &tls_dir))?;
 
     let hosts = host_addresses();
     let advertise_ip = if config.bind_address.is_unspecified() {
@@ -137,7 +140,12 @@ pub async fn run(
     let state = Arc::new(state::AppState {
         store: store.clone(),
         caches,
-        auth: auth::Authenticator::new(admin_token.clone(), node_token),
+        auth: auth::Authenticator::new(admin_token.clone(), node_token).with_service_accounts(
+            sa_token::ServiceAccountTokens::new(
+                sa_key.as_bytes(),
+                sa_token::issuer_for(&config.cluster_domain),
+            ),
+        ),
         services,
         server_address: format!("{advertise_ip}:{}", config.port),
         advertise_ip,

@@ -17,6 +17,8 @@ pub struct EnvObjects {
     pub secrets: HashMap<String, Option<Secret>>,
     /// The Service variables (see [`crate::service_env`]).
     pub service_env: Vec<(String, String)>,
+    /// Service-account tokens for projected volumes, or why one could not be had.
+    pub tokens: HashMap<crate::volumes::token::TokenKey, Result<String, String>>,
 }
 
 /// Facts only the node knows.

@@ -116,6 +116,8 @@ pub struct PodWorker<R> {
     mirror: Option<Arc<Pod>>,
     /// Stopped for the node's shutdown or evicted (nothing more to do).
     shut_down: bool,
+    /// Service-account tokens of its projected volumes.
+    tokens: volumes::token::TokenCache,
 }
 
 fn rv(pod: &Pod) -> Option<u64> {
@@ -166,6 +168,7 @@ impl<R: Runtime> PodWorker<R> {
             wake,
             mirror: None,
             shut_down: false,
+            tokens: Default::default(),
         }
     }
 
@@ -360,7 +363,12 @@ impl<R: Runtime> PodWorker<R> {
             .and_then(|s| s.volumes.as_ref())
             .is_some_and(|v| !v.is_empty());
         if has_volumes && (starting || state.sandbox().is_some_and(|s| s.ready)) {
-            let objects = self.objects(volumes::references(&self.pod)).await;
+            let mut objects = self.objects(volumes::references(&self.pod)).await;
+            let wanted = volumes::token::sources(&self.pod);
+            if !wanted.is_empty() {
+                let client = self.ctx.client.as_ref();
+                objects.tokens = self.tokens.tokens(client, &self.pod, &wanted).await;
+            }
             let pod_dir = self.ctx.config.pod_dir(&self.uid());
             match volumes::setup(&self.pod, &pod_dir, &objects, &self.ctx.facts) {
                 Ok(v) => self.volumes = v,

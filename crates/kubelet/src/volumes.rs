@@ -9,6 +9,7 @@
 
 pub mod size_limit;
 mod tmpfs;
+pub mod token;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -264,8 +265,18 @@ fn volume_files(
                     facts,
                     &mut files,
                 )
+            } else if let Some(t) = &src.service_account_token {
+                let k = token::key(t.audience.as_deref(), t.expiration_seconds);
+                match objects.tokens.get(&k) {
+                    Some(Ok(tok)) => {
+                        files.insert(t.path.clone(), (tok.clone().into_bytes(), mode));
+                        Ok(())
+                    }
+                    Some(Err(e)) => Err(format!("failed to fetch token: {e}")),
+                    None => Err("failed to fetch token: not requested".into()),
+                }
             } else {
-                Err("projected source not supported by rkube yet (serviceAccountToken, clusterTrustBundle)".into())
+                Err("projected source not supported by rkube yet (clusterTrustBundle)".into())
             };
             if r.is_err() {
                 result = r;

@@ -8,6 +8,7 @@ pub mod pod_log;
 pub mod pod_stream;
 pub mod read;
 pub mod subresources;
+pub mod token_request;
 pub mod update;
 pub mod watch;
 
@@ -125,6 +126,7 @@ async fn handle_subresource(
             .await
         }
         ("eviction", "POST") => subresources::evict(&state, &req, &q, &headers, &raw).await,
+        ("token", "POST") => token_request::create_token(&state, &req, &headers, &raw).await,
         ("log", "GET") if req.info.kind == "Pod" => pod_log::pod_log(&state, &req, &q).await,
         ("log" | "exec" | "attach" | "portforward" | "proxy", _) => {
             subresources::node_stream(&state, &req).await
