@@ -152,6 +152,7 @@ spec:
     projected:
       sources:
       - serviceAccountToken: {path: token, expirationSeconds: 3600}
+      - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}
       - downwardAPI: {items: [{path: namespace, fieldRef: {fieldPath: metadata.namespace}}]}
 "#;
 
@@ -183,6 +184,17 @@ fn projected_service_account_token_authenticates_as_the_pod_s_account() {
         node.ok(&["exec", "tok", "--", "cat", &format!("{dir}/namespace")]),
         "default"
     );
+    // Upstream's layout: the cluster CA from the kube-root-ca.crt ConfigMap beside it.
+    let ca = node.ok(&["exec", "tok", "--", "cat", &format!("{dir}/ca.crt")]);
+    let published = node.ok(&[
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ]);
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert_eq!(ca.trim(), published.trim());
 
     // The claims name the pod's service account and bind the token to the pod.
     let payload = token.split('.').nth(1).expect("a JWT");

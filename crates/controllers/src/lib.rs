@@ -26,6 +26,7 @@ pub mod podutil;
 pub mod replicas;
 pub mod replicaset;
 pub mod rollout;
+pub mod root_ca_publisher;
 pub mod serviceaccount;
 pub mod statefulset;
 
@@ -68,6 +69,9 @@ pub struct ControllersConfig {
     pub cluster_cidr: String,
     /// The prefix length of each node's pod CIDR.
     pub node_cidr_mask: u8,
+    /// The cluster CA (PEM) the root CA publisher puts in every namespace's
+    /// `kube-root-ca.crt` ConfigMap; None runs no publisher.
+    pub root_ca_pem: Option<String>,
 }
 
 impl Default for ControllersConfig {
@@ -82,6 +86,7 @@ impl Default for ControllersConfig {
             node_monitor_grace_period: std::time::Duration::from_secs(40),
             cluster_cidr: "10.42.0.0/16".to_owned(),
             node_cidr_mask: 24,
+            root_ca_pem: None,
         }
     }
 }
@@ -211,6 +216,10 @@ pub async fn run(
     if config.service_accounts {
         let fut = serviceaccount::run(client.clone(), ctrl_config(&config), stop.clone());
         tasks.spawn(fut.instrument(info_span!("serviceaccount-controller")));
+    }
+    if let Some(ca) = config.root_ca_pem.clone() {
+        let fut = root_ca_publisher::run(client.clone(), ca, ctrl_config(&config), stop.clone());
+        tasks.spawn(fut.instrument(info_span!("root-ca-cert-publisher")));
     }
 
     {

@@ -163,6 +163,12 @@ async fn start_components(
         );
     }
     if which.controllers {
+        // The cluster CA the API server wrote beside the kubeconfig.
+        let ca_file = kubeconfig.with_file_name("tls").join("server-ca.crt");
+        let root_ca = std::fs::read_to_string(&ca_file).ok();
+        if root_ca.is_none() {
+            tracing::warn!(path = %ca_file.display(), "no cluster CA: kube-root-ca.crt is not published");
+        }
         tokio::spawn(
             async move {
                 if let Err(e) = rkube_controllers::run(
@@ -170,6 +176,7 @@ async fn start_components(
                     rkube_controllers::ControllersConfig {
                         cluster_cidr: which.cluster_cidr.to_string(),
                         node_monitor_grace_period: which.node_monitor_grace_period,
+                        root_ca_pem: root_ca,
                         ..Default::default()
                     },
                     stop,
