@@ -86,15 +86,18 @@ async fn kube_rs_scenario() -> anyhow::Result<()> {
     cms.delete("c1", &DeleteParams::default()).await?;
     assert!(matches!(cms.get("c1").await, Err(kube::Error::Api(ref e)) if e.code == 404));
 
+    // Only c1's events: the namespace also gets upstream's kube-root-ca.crt.
     let mut kinds = Vec::new();
+    let is_c1 = |cm: &ConfigMap| cm.metadata.name.as_deref() == Some("c1");
     while let Some(ev) = stream.try_next().await? {
         match ev {
-            WatchEvent::Added(_) => kinds.push("ADDED"),
-            WatchEvent::Modified(_) => kinds.push("MODIFIED"),
-            WatchEvent::Deleted(_) => {
+            WatchEvent::Added(cm) if is_c1(&cm) => kinds.push("ADDED"),
+            WatchEvent::Modified(cm) if is_c1(&cm) => kinds.push("MODIFIED"),
+            WatchEvent::Deleted(cm) if is_c1(&cm) => {
                 kinds.push("DELETED");
                 break;
             }
+            WatchEvent::Added(_) | WatchEvent::Modified(_) | WatchEvent::Deleted(_) => {}
             WatchEvent::Bookmark(_) => {}
             WatchEvent::Error(e) => anyhow::bail!("watch error: {e:?}"),
         }
