@@ -161,14 +161,7 @@ fn projected_service_account_token_authenticates_as_the_pod_s_account() {
     let Some(node) = RealNode::start("satoken") else {
         return;
     };
-    let out = node
-        .cluster
-        .kubectl_stdin(&["apply", "-f", "-"], Some(TOKEN_POD));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    node.ok_env(&[], &["apply", "-f", "-"], Some(TOKEN_POD.as_bytes()));
     let pod = node.wait_phase("tok", "Running", 90);
     let dir = "/var/run/secrets/tokens";
     let token = node.ok(&["exec", "tok", "--", "cat", &format!("{dir}/token")]);

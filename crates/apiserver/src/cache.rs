@@ -58,18 +58,6 @@ impl Entry {
         Ok(Self::build(info, key, &obj, rv, Bytes::from(json)))
     }
 
-    /// Builds an entry from an object without a resourceVersion and its stored JSON
-    /// with the revision already spliced in (see [`with_resource_version`]).
-    pub fn from_written(
-        info: &ResourceInfo,
-        key: &str,
-        obj: &Value,
-        rv: Revision,
-        json: Bytes,
-    ) -> Entry {
-        Self::build(info, key, obj, rv, json)
-    }
-
     /// Builds an entry from an object, setting its resourceVersion to `rv`.
     pub fn from_value(info: &ResourceInfo, key: &str, obj: &mut Value, rv: Revision) -> Entry {
         meta::set_resource_version(obj, rv);
@@ -200,7 +188,7 @@ impl ResourceCache {
 
     /// Remembers the entry of an object this server just wrote (its stored JSON with
     /// the revision spliced in), for the watch event that will report it.
-    pub fn note_written(&self, entry: Entry) {
+    fn note_written(&self, entry: Entry) {
         if *self.applied.borrow() >= entry.rv {
             return;
         }
@@ -492,6 +480,24 @@ impl CacheSet {
         self.by_prefix.get(&info.key_prefix())
     }
 
+    /// Notes an object of `info` (storage version, no resourceVersion) this server just
+    /// stored at `rev` as `stored`, so that its watch event is not decoded again; returns
+    /// the stored JSON with the revision spliced in, as the cache serves it.
+    pub fn note_written(
+        &self,
+        info: &ResourceInfo,
+        key: &str,
+        obj: &Value,
+        rev: Revision,
+        stored: &[u8],
+    ) -> Option<Bytes> {
+        let json = Bytes::from(with_resource_version(stored, rev)?);
+        if let Some(cache) = self.for_resource(info) {
+            cache.note_written(Entry::build(info, key, obj, rev, json.clone()));
+        }
+        Some(json)
+    }
+
     /// The revision the caches have applied.
     pub fn revision(&self) -> Revision {
         *self.applied.borrow()
@@ -568,7 +574,7 @@ mod tests {
         let raw = serde_json::to_vec(&obj).unwrap();
         let noted = |rev| {
             let json = Bytes::from(with_resource_version(&raw, rev).unwrap());
-            cache.note_written(Entry::from_written(info, key, &obj, rev, json));
+            cache.note_written(Entry::build(info, key, &obj, rev, json));
         };
 
         // Noted at 5, applied at 5: the noted entry is the cached one.

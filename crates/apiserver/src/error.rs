@@ -79,6 +79,14 @@ pub fn qualified_resource(info: &ResourceInfo) -> String {
 }
 
 impl ApiError {
+    /// 404 for a path that names no resource (upstream's generic NotFound).
+    pub fn no_such_resource() -> Self {
+        ApiError::NotFound {
+            message: "the server could not find the requested resource".into(),
+            details: None,
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             message: message.into(),

@@ -123,11 +123,7 @@ async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>) -> R
             }
             r
         }
-        None => ApiError::NotFound {
-            message: "the server could not find the requested resource".into(),
-            details: None,
-        }
-        .into_response(),
+        None => ApiError::no_such_resource().into_response(),
     }
 }
 
@@ -182,10 +178,7 @@ async fn serve_api(state: State, req: Request) -> Result<Response, ApiError> {
     let q = Query::parse(parts.uri.query());
     let target = parse_path(&path)?;
     let Some(target) = target else {
-        return Err(ApiError::NotFound {
-            message: "the server could not find the requested resource".into(),
-            details: None,
-        });
+        return Err(ApiError::no_such_resource());
     };
     // Streaming subresources upgrade the connection: they keep the request's parts.
     if let Target::Resource(r) = &target
@@ -216,10 +209,7 @@ async fn serve_api(state: State, req: Request) -> Result<Response, ApiError> {
         )),
         Target::Group(g) => discovery::group(&g)
             .map(|v| body::value_response(StatusCode::OK, &v))
-            .ok_or(ApiError::NotFound {
-                message: "the server could not find the requested resource".into(),
-                details: None,
-            }),
+            .ok_or_else(ApiError::no_such_resource),
         Target::ResourceList { group, version } => Ok(body::value_response(
             StatusCode::OK,
             &discovery::resource_list(&group, &version),

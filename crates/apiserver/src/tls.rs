@@ -66,13 +66,21 @@ fn hostname() -> std::io::Result<String> {
         .to_string())
 }
 
+/// The cluster CA certificate's file in the TLS dir.
+const CA_CERT_FILE: &str = "server-ca.crt";
+
+/// Where a server with data dir `data_dir` keeps its cluster CA certificate (PEM).
+pub fn ca_cert_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("tls").join(CA_CERT_FILE)
+}
+
 /// Loads the CA and serving certificate from `dir`, generating them on first start.
 pub fn load_or_create(
     dir: &Path,
     dns: &[String],
     ips: &[IpAddr],
 ) -> Result<ServingCerts, TlsError> {
-    let ca_crt = dir.join("server-ca.crt");
+    let ca_crt = dir.join(CA_CERT_FILE);
     let ca_key = dir.join("server-ca.key");
     let crt = dir.join("serving-kube-apiserver.crt");
     let key = dir.join("serving-kube-apiserver.key");

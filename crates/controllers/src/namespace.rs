@@ -16,6 +16,13 @@ use tracing::{debug, info, warn};
 
 use crate::error::{ControllerError, is_not_found};
 
+/// Whether a namespace is going away (deleted, or its phase already Terminating):
+/// controllers put nothing new into it.
+pub fn is_terminating(ns: &Namespace) -> bool {
+    ns.metadata.deletion_timestamp.is_some()
+        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+}
+
 /// The finalizer the namespace controller owns.
 pub const KUBERNETES_FINALIZER: &str = "kubernetes";
 

@@ -48,9 +48,7 @@ pub fn wanted(namespace: &str, ca_pem: &str) -> ConfigMap {
 }
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action, ControllerError> {
-    let terminating = ns.metadata.deletion_timestamp.is_some()
-        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    if terminating {
+    if crate::namespace::is_terminating(&ns) {
         return Ok(Action::await_change());
     }
     let name = ns.name_any();

@@ -17,9 +17,7 @@ use tracing::{info, warn};
 use crate::error::{ControllerError, is_conflict};
 
 async fn reconcile(ns: Arc<Namespace>, client: Arc<Client>) -> Result<Action, ControllerError> {
-    let terminating = ns.metadata.deletion_timestamp.is_some()
-        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating");
-    if terminating {
+    if crate::namespace::is_terminating(&ns) {
         return Ok(Action::await_change());
     }
     let name = ns.name_any();

@@ -164,7 +164,8 @@ async fn start_components(
     }
     if which.controllers {
         // The cluster CA the API server wrote beside the kubeconfig.
-        let ca_file = kubeconfig.with_file_name("tls").join("server-ca.crt");
+        let data_dir = kubeconfig.parent().unwrap_or(std::path::Path::new("."));
+        let ca_file = rkube_apiserver::tls::ca_cert_path(data_dir);
         let root_ca = std::fs::read_to_string(&ca_file).ok();
         if root_ca.is_none() {
             tracing::warn!(path = %ca_file.display(), "no cluster CA: kube-root-ca.crt is not published");

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::admit;
 use super::body;
-use crate::cache::{Entry, with_resource_version};
 use crate::error::ApiError;
 use crate::meta;
 use crate::request::{Query, ResourceRequest, WriteOptions};
@@ -131,10 +130,7 @@ async fn create_stored(
         let bytes = serde_json::to_vec(&obj).map_err(ApiError::internal)?;
         match state.store.create(&key, bytes.clone()).await {
             Ok(rev) => {
-                let json = with_resource_version(&bytes, rev).map(Bytes::from);
-                if let (Some(json), Some(cache)) = (&json, state.caches.for_resource(storage)) {
-                    cache.note_written(Entry::from_written(storage, &key, &obj, rev, json.clone()));
-                }
+                let json = state.caches.note_written(storage, &key, &obj, rev, &bytes);
                 meta::set_resource_version(&mut obj, rev);
                 return Ok(Created { value: obj, json });
             }

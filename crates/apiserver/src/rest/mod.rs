@@ -58,10 +58,7 @@ pub async fn handle(
     }
     // Writes to a collection path need a namespace for namespaced kinds.
     if req.info.namespaced && req.namespace.is_none() && !matches!(v, "list" | "watch") {
-        return Err(ApiError::NotFound {
-            message: "the server could not find the requested resource".into(),
-            details: None,
-        });
+        return Err(ApiError::no_such_resource());
     }
     match v {
         "watch" => watch::watch(state.clone(), &req, &q, &headers).await,
@@ -101,10 +98,7 @@ async fn handle_subresource(
     raw: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     if req.name.is_none() {
-        return Err(ApiError::NotFound {
-            message: "the server could not find the requested resource".into(),
-            details: None,
-        });
+        return Err(ApiError::no_such_resource());
     }
     let top = sub.split('/').next().unwrap_or("");
     match (top, method.as_str()) {

@@ -32,10 +32,7 @@ pub async fn create_token(
 ) -> Result<Response, ApiError> {
     let info = req.info;
     let (Some(tokens), "ServiceAccount") = (state.auth.service_accounts(), info.kind) else {
-        return Err(ApiError::NotFound {
-            message: "the server could not find the requested resource".into(),
-            details: None,
-        });
+        return Err(ApiError::no_such_resource());
     };
     let namespace = req.namespace.clone().unwrap_or_default();
     let name = req.name.clone().unwrap_or_default();

@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::admit;
 use super::body;
-use crate::cache::{Entry, with_resource_version};
 use crate::error::ApiError;
 use crate::meta;
 use crate::request::{Query, ResourceRequest, WriteOptions};
@@ -166,7 +165,6 @@ where
     let (mut next, warnings) = admit::decode(info, std::mem::take(&mut new), opts)?;
     admit::prepare_for_update(storage, &mut next, &current, subresource);
     meta::clear_resource_version(&mut next);
-    let current_plain = &current;
 
     // The last finalizer of a terminating object removed by this update: the object
     // goes (as upstream, only on that transition: a status write to an object in its
@@ -196,8 +194,8 @@ where
         };
     }
 
-    admit::validate_update(info, &next, current_plain, subresource)?;
-    if next == *current_plain {
+    admit::validate_update(info, &next, &current, subresource)?;
+    if next == current {
         return Ok(Attempt::Unchanged(Updated {
             object: served,
             warnings,
@@ -207,7 +205,7 @@ where
         Some(
             state
                 .services
-                .allocate(&mut next, Some(current_plain))
+                .allocate(&mut next, Some(&current))
                 .map_err(|errs| admit::invalid(info, name, errs))?,
         )
     } else {
@@ -226,15 +224,11 @@ where
     let bytes = serde_json::to_vec(&next).map_err(ApiError::internal)?;
     match state.store.update(key, bytes.clone(), rev).await {
         Ok(written) => {
-            if let (Some(json), Some(cache)) = (
-                with_resource_version(&bytes, written),
-                state.caches.for_resource(storage),
-            ) {
-                let entry = Entry::from_written(storage, key, &next, written, json.into());
-                cache.note_written(entry);
-            }
+            state
+                .caches
+                .note_written(storage, key, &next, written, &bytes);
             if held.is_some() {
-                release_dropped(state, current_plain, &next);
+                release_dropped(state, &current, &next);
             }
             meta::set_resource_version(&mut next, written);
             Ok(Attempt::Done(Updated {
