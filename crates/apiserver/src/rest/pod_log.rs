@@ -164,6 +164,7 @@ pub(crate) fn is_simulated(node: &Value) -> bool {
     node.pointer("/metadata/annotations/rkube.io~1simulated") == Some(&Value::from("true"))
 }
 
+/// The stored object at `key`, decoded (no resourceVersion set).
 pub(crate) async fn get_json(state: &AppState, key: &str) -> Result<Option<Value>, ApiError> {
     match state.store.get(key).await? {
         Some(kv) => Ok(Some(

@@ -4,10 +4,10 @@
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use rkube_api::{FieldError, ResourceInfo, registry};
-use rkube_store::Store;
 use serde_json::{Value, json};
 
 use super::body;
+use super::pod_log::get_json;
 use crate::error::ApiError;
 use crate::meta;
 use crate::request::ResourceRequest;
@@ -90,7 +90,7 @@ pub async fn create_token(
         ));
     }
 
-    let account = read(state, info, &namespace, &name)
+    let account = get_json(state, &stored_key(info, &namespace, &name))
         .await?
         .ok_or_else(|| ApiError::not_found(info, &name))?;
     let mut kubernetes = KubernetesClaims {
@@ -113,7 +113,7 @@ pub async fn create_token(
         let Some(bound_info) = registry::find("", "v1", plural) else {
             return Err(ApiError::internal(format!("no {plural} resource")));
         };
-        let object = read(state, bound_info, ns, bound_name)
+        let object = get_json(state, &stored_key(bound_info, ns, bound_name))
             .await?
             .ok_or_else(|| ApiError::not_found(bound_info, bound_name))?;
         let uid = meta::meta_str(&object, "uid").unwrap_or("").to_string();
@@ -182,17 +182,7 @@ pub async fn create_token(
     Ok(body::value_response(StatusCode::CREATED, &response))
 }
 
-async fn read(
-    state: &AppState,
-    info: &'static ResourceInfo,
-    namespace: &str,
-    name: &str,
-) -> Result<Option<Value>, ApiError> {
-    let key = meta::key(super::admit::storage_info(info), namespace, name);
-    match state.store.get(&key).await? {
-        Some(kv) => Ok(Some(
-            serde_json::from_slice(&kv.value).map_err(ApiError::internal)?,
-        )),
-        None => Ok(None),
-    }
+/// The store key of `namespace/name` of `info`.
+fn stored_key(info: &'static ResourceInfo, namespace: &str, name: &str) -> String {
+    meta::key(super::admit::storage_info(info), namespace, name)
 }
