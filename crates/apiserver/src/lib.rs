@@ -9,6 +9,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod kubeconfig;
+pub mod loopback;
 pub mod meta;
 pub mod request;
 pub mod rest;
@@ -78,11 +79,12 @@ pub fn host_addresses() -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// Runs the API server until `stop` is cancelled. `on_ready` fires once `/readyz` is ok.
+/// Runs the API server until `stop` is cancelled. `on_ready` gets the in-process way in
+/// once `/readyz` is ok.
 pub async fn run(
     config: ServerConfig,
     stop: CancellationToken,
-    on_ready: Option<tokio::sync::oneshot::Sender<()>>,
+    on_ready: Option<tokio::sync::oneshot::Sender<loopback::Loopback>>,
 ) -> Result<(), ServerError> {
     let dir = config.data_dir.clone();
     std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
@@ -176,7 +178,10 @@ pub async fn run(
     state.ready.store(true, Ordering::Release);
     tracing::info!(%addr, kubeconfig = %kc_path.display(), "API server ready");
     if let Some(tx) = on_ready {
-        let _ = tx.send(());
+        let _ = tx.send(loopback::Loopback::new(
+            server::router(state.clone()),
+            &admin_token,
+        ));
     }
     server::serve(state, listener, tls_config).await;
     Ok(())

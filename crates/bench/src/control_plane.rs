@@ -147,7 +147,8 @@ impl Default for CpConfig {
             aa_group: 100,
             deploy_runs: 20,
             deploy_replicas: 100,
-            clients: 16,
+            // Enough creators that creation outpaces the scheduler (16 leave it idle at times).
+            clients: 64,
             scenarios: vec!["deploy".into(), "sched".into(), "affinity".into()],
             max_time: Duration::from_secs(1800),
             settle: Duration::from_secs(5),

@@ -66,6 +66,8 @@ struct Shared {
     client: Client,
     kinds: Vec<Kind>,
     dependents: Mutex<HashMap<String, HashSet<NodeKey>>>,
+    /// The owner uids each tracked object last named, to see when they change.
+    owners_of: Mutex<HashMap<NodeKey, Vec<String>>>,
 }
 
 impl Shared {
@@ -83,25 +85,52 @@ impl Shared {
         }
     }
 
-    /// Keeps the graph current and wakes the objects an event concerns.
-    fn observe(&self, kind: usize, event: &watcher::Event<DynamicObject>) {
+    /// Keeps the graph current and wakes the objects an event concerns; true when the
+    /// object itself needs a look: as upstream's graph builder, when it is new with
+    /// owners, when its owners changed, or when it is being deleted. An owned object
+    /// whose owners did not change (a status write) is left alone.
+    fn observe(&self, kind: usize, event: &watcher::Event<DynamicObject>) -> bool {
         match event {
             watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
                 let key = (kind, o.namespace().unwrap_or_default(), o.name_any());
-                let mut g = self.dependents.lock();
-                for r in o.owner_references() {
-                    g.entry(r.uid.clone()).or_default().insert(key.clone());
-                }
+                let uids: Vec<String> =
+                    o.owner_references().iter().map(|r| r.uid.clone()).collect();
+                let changed = {
+                    let mut owners = self.owners_of.lock();
+                    let before = owners.get(&key).map_or(&[][..], Vec::as_slice);
+                    let changed = before != uids.as_slice();
+                    if changed {
+                        let mut g = self.dependents.lock();
+                        for uid in before {
+                            if !uids.contains(uid)
+                                && let Some(set) = g.get_mut(uid)
+                            {
+                                set.remove(&key);
+                            }
+                        }
+                        for uid in &uids {
+                            g.entry(uid.clone()).or_default().insert(key.clone());
+                        }
+                        if uids.is_empty() {
+                            owners.remove(&key);
+                        } else {
+                            owners.insert(key, uids);
+                        }
+                    }
+                    changed
+                };
                 // An owner waiting on us may be able to finish now that we are deleting.
-                if o.metadata.deletion_timestamp.is_some() {
-                    drop(g);
+                let deleting = o.metadata.deletion_timestamp.is_some();
+                if deleting {
                     self.trigger_owners(o);
                 }
+                changed || deleting
             }
             watcher::Event::Delete(o) => {
                 let ns = o.namespace().unwrap_or_default();
                 let key = (kind, ns.clone(), o.name_any());
                 let orphans = {
+                    self.owners_of.lock().remove(&key);
                     let mut g = self.dependents.lock();
                     for r in o.owner_references() {
                         if let Some(set) = g.get_mut(&r.uid) {
@@ -114,8 +143,9 @@ impl Shared {
                     self.trigger(d);
                 }
                 self.trigger_owners(o);
+                false
             }
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            watcher::Event::Init | watcher::Event::InitDone => false,
         }
     }
 
@@ -491,6 +521,7 @@ impl GarbageCollector {
             client: self.client.clone(),
             kinds,
             dependents: Mutex::new(HashMap::new()),
+            owners_of: Mutex::new(HashMap::new()),
         });
         let mut tasks = Vec::new();
         for (i, (ar, writer, rx)) in pending.into_iter().enumerate() {
@@ -505,14 +536,16 @@ impl GarbageCollector {
                 }
             };
             let obs = shared.clone();
-            let stream = source
-                .reflect(writer)
-                .inspect(move |e| {
-                    if let Ok(e) = e {
-                        obs.observe(i, e);
-                    }
+            let stream = source.reflect(writer).filter_map(move |e| {
+                future::ready(match e {
+                    Ok(e) if obs.observe(i, &e) => match e {
+                        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => Some(Ok(o)),
+                        _ => None,
+                    },
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err)),
                 })
-                .touched_objects();
+            });
             let store = shared.kinds[i].store.clone();
             let ctx = Arc::new(KindCtx {
                 shared: shared.clone(),

@@ -1,19 +1,7 @@
-//! Building kube-rs clients: for components inside the server, and for agents joining one.
-
-use std::path::Path;
+//! Building kube-rs clients for agents joining a server.
 
 use anyhow::{Context, Result};
 use base64::Engine;
-
-/// A client from a kubeconfig file (the server's own admin kubeconfig).
-pub async fn from_kubeconfig(path: &Path) -> Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(path)
-        .with_context(|| format!("reading {}", path.display()))?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .context("kubeconfig")?;
-    kube::Client::try_from(cfg).context("building client")
-}
 
 /// Fetches the cluster CA from the server's public `/cacerts` (as k3s agents do).
 pub async fn fetch_ca(server: &str) -> Result<String> {

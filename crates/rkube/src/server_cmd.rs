@@ -125,12 +125,14 @@ struct Components {
 }
 
 /// Starts the scheduler and controllers as API clients of this server, once it is ready.
+/// Their kube-rs client reaches the router in-process (`loopback`), as the admin.
 async fn start_components(
     kubeconfig: std::path::PathBuf,
+    loopback: rkube_apiserver::loopback::Loopback,
     which: Components,
     stop: CancellationToken,
 ) -> Result<()> {
-    let client = crate::client::from_kubeconfig(&kubeconfig).await?;
+    let client = kube::Client::new(loopback, "default");
     if which.scheduler {
         let (client, stop) = (client.clone(), stop.clone());
         tokio::spawn(
@@ -213,8 +215,8 @@ async fn serve(config: ServerConfig, components: Components) -> Result<()> {
     let kubeconfig = config.data_dir.join("kubeconfig.yaml");
     let component_stop = stop.clone();
     tokio::spawn(async move {
-        if ready_rx.await.is_ok()
-            && let Err(e) = start_components(kubeconfig, components, component_stop).await
+        if let Ok(loopback) = ready_rx.await
+            && let Err(e) = start_components(kubeconfig, loopback, components, component_stop).await
         {
             tracing::error!(error = %format!("{e:#}"), "starting control-plane components");
         }

@@ -43,6 +43,7 @@ pub async fn handle(
     headers: HeaderMap,
     raw: bytes::Bytes,
 ) -> Result<Response, ApiError> {
+    tracing::trace!(%method, resource = req.info.plural, rv = ?q.get("resourceVersion"), subresource = ?req.subresource, name = ?req.name, "request");
     if req.info.namespaced
         && let Some(ns) = &req.namespace
         && ns.is_empty()

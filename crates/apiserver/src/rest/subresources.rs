@@ -5,7 +5,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 use rkube_api::{ResourceInfo, registry};
 use rkube_apimachinery::patch::{PatchType, apply_patch};
 use rkube_apimachinery::selector::LabelSelector;
-use rkube_store::{Store, StoreError};
+use rkube_store::{Revision, Store, StoreError};
 use serde_json::{Value, json};
 
 use super::admit;
@@ -167,60 +167,107 @@ pub async fn bind(
         });
     }
     let key = meta::key(pods, namespace, &name);
+    let uid = binding.pointer("/metadata/uid").and_then(Value::as_str);
+    // As updates do: the first try starts from the watch cache's copy; a conflict or a
+    // refusal reached from it is tried again from the store, whose answer stands.
+    let mut from_store = false;
     for _ in 0..16 {
-        let kv = state
-            .store
-            .get(&key)
-            .await?
-            .ok_or_else(|| ApiError::not_found(pods, &name))?;
-        let mut pod: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
-        if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
-            && meta::meta_str(&pod, "uid") != Some(uid)
-        {
-            return Err(ApiError::conflict_because(
-                pods,
-                &name,
-                "the UID in the binding does not match the pod",
-            ));
-        }
-        if meta::is_terminating(&pod) {
-            return Err(ApiError::conflict_because(
-                pods,
-                &name,
-                &format!("pod {name} is being deleted, cannot be assigned to a host"),
-            ));
-        }
-        if let Some(existing) = pod
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-        {
-            return Err(ApiError::Conflict {
-                message: format!(
-                    "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""
-                ),
-                details: crate::error::Details {
-                    name: name.clone(),
-                    group: String::new(),
-                    kind: "pods/binding".into(),
-                },
-            });
+        let cached = if from_store {
+            None
+        } else {
+            state.caches.for_resource(pods).and_then(|c| c.get(&key))
+        };
+        let from_cache = cached.is_some();
+        let (mut pod, rev): (Value, Revision) = match cached {
+            Some(entry) => {
+                let mut v: Value =
+                    serde_json::from_slice(&entry.json).map_err(ApiError::internal)?;
+                meta::clear_resource_version(&mut v);
+                (v, entry.rv)
+            }
+            None => {
+                let kv = state
+                    .store
+                    .get(&key)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(pods, &name))?;
+                let v = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
+                (v, kv.mod_revision)
+            }
+        };
+        if let Err(refused) = bindable(&pod, pods, &name, uid) {
+            if from_cache {
+                from_store = true;
+                continue;
+            }
+            return Err(refused);
         }
         if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("nodeName".into(), json!(node));
         }
         set_condition(&mut pod, "PodScheduled", "True");
         let bytes = serde_json::to_vec(&pod).map_err(ApiError::internal)?;
-        match state.store.update(&key, bytes, kv.mod_revision).await {
-            Ok(_) => {
+        match state.store.update(&key, bytes.clone(), rev).await {
+            Ok(written) => {
+                state.caches.note_written(pods, &key, &pod, written, &bytes);
                 let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
                 return Ok(body::value_response(StatusCode::CREATED, &status));
             }
-            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::Conflict { .. }) => {
+                from_store = true;
+                continue;
+            }
+            Err(StoreError::NotFound { .. }) if from_cache => {
+                from_store = true;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
     }
     Err(ApiError::conflict(pods, &name))
+}
+
+/// Whether `pod` may be bound: the binding's uid (if any) is the pod's, the pod is not
+/// being deleted, and it is on no node yet; otherwise upstream's 409.
+fn bindable(
+    pod: &Value,
+    pods: &ResourceInfo,
+    name: &str,
+    uid: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(uid) = uid
+        && meta::meta_str(pod, "uid") != Some(uid)
+    {
+        return Err(ApiError::conflict_because(
+            pods,
+            name,
+            "the UID in the binding does not match the pod",
+        ));
+    }
+    if meta::is_terminating(pod) {
+        return Err(ApiError::conflict_because(
+            pods,
+            name,
+            &format!("pod {name} is being deleted, cannot be assigned to a host"),
+        ));
+    }
+    if let Some(existing) = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\""
+            ),
+            details: crate::error::Details {
+                name: name.to_string(),
+                group: String::new(),
+                kind: "pods/binding".into(),
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Sets (or adds) a pod condition.

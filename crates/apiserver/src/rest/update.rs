@@ -53,6 +53,17 @@ enum Attempt {
     Conflict { explicit_rv: bool },
 }
 
+impl Attempt {
+    /// What happened, for logs.
+    fn describe(&self) -> &'static str {
+        match self {
+            Attempt::Done(_) => "done",
+            Attempt::Unchanged(_) => "unchanged",
+            Attempt::Conflict { .. } => "conflict",
+        }
+    }
+}
+
 /// Reads the current object, applies `mutate`, and writes the result, retrying on
 /// conflicts the client did not ask to detect (upstream's GuaranteedUpdate).
 ///
@@ -116,7 +127,10 @@ where
             }
             Err(e) if !from_cache => return Err(e),
             // From the cached copy: the answer may be the cache's lag; ask the store.
-            _ => from_store = true,
+            other => {
+                tracing::trace!(%key, outcome = other.as_ref().map(Attempt::describe).unwrap_or("error"), "update from the watch cache retried from the store");
+                from_store = true;
+            }
         }
     }
     Err(ApiError::conflict(info, name))
