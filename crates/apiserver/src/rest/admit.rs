@@ -198,7 +198,7 @@ pub fn prepare_for_update(
 ) {
     if subresource == Some("status") {
         // Only status changes through /status.
-        let status = new.get("status").cloned();
+        let status = new.as_object_mut().and_then(|m| m.remove("status"));
         let mut merged = old.clone();
         if let Some(map) = merged.as_object_mut() {
             match status {

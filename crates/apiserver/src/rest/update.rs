@@ -41,6 +41,20 @@ pub struct Mutation {
 pub struct Updated {
     pub object: Value,
     pub warnings: Vec<String>,
+    /// The bytes just stored, revision spliced in, when the object is served as stored:
+    /// the answer, without encoding `object` again.
+    pub json: Option<bytes::Bytes>,
+}
+
+impl Updated {
+    /// The 200 answer with the updated object.
+    fn response(self) -> Response {
+        let resp = match self.json {
+            Some(json) => body::json_response(StatusCode::OK, json),
+            None => body::value_response(StatusCode::OK, &self.object),
+        };
+        body::with_warnings(resp, &self.warnings)
+    }
 }
 
 /// How one try of an update ended.
@@ -191,6 +205,7 @@ where
             return Ok(Attempt::Done(Updated {
                 object: admit::to_served(info, next)?,
                 warnings,
+                json: None,
             }));
         }
         return match state.store.delete(key, Some(rev)).await {
@@ -200,6 +215,7 @@ where
                 Ok(Attempt::Done(Updated {
                     object: admit::to_served(info, next)?,
                     warnings,
+                    json: None,
                 }))
             }
             Err(StoreError::Conflict { .. }) => Ok(Attempt::Conflict { explicit_rv }),
@@ -213,6 +229,7 @@ where
         return Ok(Attempt::Unchanged(Updated {
             object: served,
             warnings,
+            json: None,
         }));
     }
     let held = if storage.kind == "Service" && storage.group.is_empty() && subresource.is_none() {
@@ -233,14 +250,16 @@ where
         return Ok(Attempt::Done(Updated {
             object: admit::to_served(info, next)?,
             warnings,
+            json: None,
         }));
     }
     let bytes = serde_json::to_vec(&next).map_err(ApiError::internal)?;
     match state.store.update(key, bytes.clone(), rev).await {
         Ok(written) => {
-            state
+            let json = state
                 .caches
-                .note_written(storage, key, &next, written, &bytes);
+                .note_written(storage, key, &next, written, &bytes)
+                .filter(|_| std::ptr::eq(storage, info));
             if held.is_some() {
                 release_dropped(state, &current, &next);
             }
@@ -248,6 +267,7 @@ where
             Ok(Attempt::Done(Updated {
                 object: admit::to_served(info, next)?,
                 warnings,
+                json,
             }))
         }
         Err(e) => {
@@ -334,10 +354,7 @@ pub async fn replace(
     })
     .await;
     match result {
-        Ok(u) => Ok(body::with_warnings(
-            body::value_response(StatusCode::OK, &u.object),
-            &u.warnings,
-        )),
+        Ok(u) => Ok(u.response()),
         Err(ApiError::NotFound { .. }) if allow_create_on_update(info) && sub.is_none() => {
             let (decoded, warnings) = admit::decode(info, obj, &opts)?;
             let created = super::create::create_object(state, info, decoded, opts.dry_run).await?;
@@ -389,10 +406,7 @@ pub async fn patch(
         })
     })
     .await?;
-    Ok(body::with_warnings(
-        body::value_response(StatusCode::OK, &u.object),
-        &u.warnings,
-    ))
+    Ok(u.response())
 }
 
 /// Maps a patch failure to upstream's status.

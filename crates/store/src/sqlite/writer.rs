@@ -128,11 +128,13 @@ impl Writer {
                 self.published
                     .committed
                     .store(self.revision, Ordering::SeqCst);
-                if !events.is_empty() {
-                    let _ = self.published.events.send(EventBatch::from(events));
-                }
+                // Writers hear first: the API server notes what it wrote for its watch
+                // cache, which then need not decode the event's bytes again.
                 for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
+                }
+                if !events.is_empty() {
+                    let _ = self.published.events.send(EventBatch::from(events));
                 }
             }
             Err(error) => {
