@@ -54,3 +54,36 @@ where
         Box::pin(async move { app.oneshot(req).await })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use http_body_util::{BodyExt, Full};
+
+    #[tokio::test]
+    async fn requests_reach_the_router_with_the_admin_token_and_their_body() {
+        let app = Router::new().route(
+            "/api/v1/echo",
+            post(|headers: http::HeaderMap, body: String| async move {
+                let auth = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                format!("{auth}|{body}")
+            }),
+        );
+        let lb = Loopback::new(app, "s3cret");
+        let req = Request::post("/api/v1/echo")
+            .header(header::AUTHORIZATION, "Bearer forged")
+            .body(Full::new(bytes::Bytes::from_static(b"hello")))
+            .unwrap();
+        let resp = lb.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), http::StatusCode::OK);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        // The caller's own Authorization is replaced, never trusted.
+        assert_eq!(&body[..], b"Bearer s3cret|hello");
+    }
+}

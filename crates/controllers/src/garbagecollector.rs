@@ -567,3 +567,76 @@ impl GarbageCollector {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    /// A graph with no kinds and a client that is never called.
+    fn graph() -> Shared {
+        let unused = tower::service_fn(|_req: http::Request<kube::client::Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(kube::client::Body::from(
+                Vec::new(),
+            )))
+        });
+        Shared {
+            client: Client::new(unused, "default"),
+            kinds: Vec::new(),
+            dependents: Mutex::new(HashMap::new()),
+            owners_of: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn pod(owners: &[&str], deleting: bool) -> DynamicObject {
+        let mut o = DynamicObject::new("web-1", &ApiResource::erase::<Pod>(&()));
+        o.metadata.namespace = Some("default".into());
+        o.metadata.owner_references = Some(
+            owners
+                .iter()
+                .map(|uid| OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "ReplicaSet".into(),
+                    name: format!("rs-{uid}"),
+                    uid: (*uid).into(),
+                    ..OwnerReference::default()
+                })
+                .collect(),
+        );
+        if deleting {
+            o.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        }
+        o
+    }
+
+    fn dependents(g: &Shared, uid: &str) -> usize {
+        g.dependents.lock().get(uid).map_or(0, HashSet::len)
+    }
+
+    #[tokio::test]
+    async fn an_object_needs_a_look_only_when_its_owners_change_or_it_is_deleting() {
+        let g = graph();
+        let apply = |o: DynamicObject| g.observe(0, &watcher::Event::Apply(o));
+        // A bare pod's status writes never wake the collector.
+        assert!(!apply(pod(&[], false)));
+        assert!(!apply(pod(&[], false)));
+        // New owners: look (a dangling owner is deleted); the same owners again: not.
+        assert!(apply(pod(&["a"], false)));
+        assert_eq!(dependents(&g, "a"), 1);
+        assert!(!apply(pod(&["a"], false)));
+        // Owners changed: look, and the graph follows.
+        assert!(apply(pod(&["b"], false)));
+        assert_eq!((dependents(&g, "a"), dependents(&g, "b")), (0, 1));
+        // Being deleted: look every time (finalizers may be waiting).
+        assert!(apply(pod(&["b"], true)));
+        assert!(apply(pod(&["b"], true)));
+        // Gone: nothing to look at, and forgotten.
+        assert!(!g.observe(0, &watcher::Event::Delete(pod(&["b"], true))));
+        assert_eq!(dependents(&g, "b"), 0);
+        assert!(g.owners_of.lock().is_empty());
+        // Seen again after a restart's relist: it is new to this graph.
+        assert!(g.observe(0, &watcher::Event::InitApply(pod(&["b"], false))));
+    }
+}
