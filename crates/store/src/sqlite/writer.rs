@@ -121,6 +121,7 @@ impl Writer {
 
     /// Applies `batch` in one transaction and answers each caller after COMMIT.
     fn commit_batch(&mut self, batch: Vec<(Op, Reply)>) {
+        tracing::trace!(writes = batch.len(), "committing");
         let start = self.revision;
         let mut events = Vec::with_capacity(batch.len());
         match self.apply_all(&batch, &mut events) {
