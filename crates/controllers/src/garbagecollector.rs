@@ -93,32 +93,8 @@ impl Shared {
         match event {
             watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
                 let key = (kind, o.namespace().unwrap_or_default(), o.name_any());
-                let uids: Vec<String> =
-                    o.owner_references().iter().map(|r| r.uid.clone()).collect();
-                let changed = {
-                    let mut owners = self.owners_of.lock();
-                    let before = owners.get(&key).map_or(&[][..], Vec::as_slice);
-                    let changed = before != uids.as_slice();
-                    if changed {
-                        let mut g = self.dependents.lock();
-                        for uid in before {
-                            if !uids.contains(uid)
-                                && let Some(set) = g.get_mut(uid)
-                            {
-                                set.remove(&key);
-                            }
-                        }
-                        for uid in &uids {
-                            g.entry(uid.clone()).or_default().insert(key.clone());
-                        }
-                        if uids.is_empty() {
-                            owners.remove(&key);
-                        } else {
-                            owners.insert(key, uids);
-                        }
-                    }
-                    changed
-                };
+                let uids = o.owner_references().iter().map(|r| r.uid.clone()).collect();
+                let changed = self.set_owners(key, uids);
                 // An owner waiting on us may be able to finish now that we are deleting.
                 let deleting = o.metadata.deletion_timestamp.is_some();
                 if deleting {
@@ -147,6 +123,31 @@ impl Shared {
             }
             watcher::Event::Init | watcher::Event::InitDone => false,
         }
+    }
+
+    /// Records that `key` now names the owners `uids` (moving it between their dependent
+    /// sets); true when they differ from what it named before.
+    fn set_owners(&self, key: NodeKey, uids: Vec<String>) -> bool {
+        let mut owners = self.owners_of.lock();
+        let before = owners.get(&key).map_or(&[][..], Vec::as_slice);
+        if before == uids.as_slice() {
+            return false;
+        }
+        let mut g = self.dependents.lock();
+        for uid in before.iter().filter(|u| !uids.contains(u)) {
+            if let Some(set) = g.get_mut(uid) {
+                set.remove(&key);
+            }
+        }
+        for uid in &uids {
+            g.entry(uid.clone()).or_default().insert(key.clone());
+        }
+        if uids.is_empty() {
+            owners.remove(&key);
+        } else {
+            owners.insert(key, uids);
+        }
+        true
     }
 
     fn trigger_owners(&self, o: &DynamicObject) {

@@ -75,9 +75,15 @@ pub fn decode(
     Ok((value, warnings))
 }
 
+/// Whether `info` serves its objects in the version they are stored in (so stored bytes
+/// can be answered as they are).
+pub fn served_as_stored(info: &'static ResourceInfo) -> bool {
+    std::ptr::eq(storage_info(info), info)
+}
+
 /// Converts a stored object to the version `info` serves.
 pub fn to_served(info: &'static ResourceInfo, obj: Value) -> Result<Value, ApiError> {
-    if std::ptr::eq(storage_info(info), info) {
+    if served_as_stored(info) {
         return Ok(obj);
     }
     rkube_objects::from_storage(info, obj).map_err(ApiError::internal)

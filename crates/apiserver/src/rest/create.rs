@@ -54,7 +54,7 @@ pub async fn create(
     let created = create_stored(state, info, obj, opts.dry_run).await?;
     let response = match created.json {
         // Served as stored: answer with the bytes just written instead of encoding again.
-        Some(json) if std::ptr::eq(admit::storage_info(info), info) => {
+        Some(json) if admit::served_as_stored(info) => {
             body::json_response(StatusCode::CREATED, json)
         }
         _ => body::value_response(StatusCode::CREATED, &admit::to_served(info, created.value)?),

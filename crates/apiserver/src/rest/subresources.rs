@@ -5,13 +5,13 @@ use http::{HeaderMap, Method, StatusCode, header};
 use rkube_api::{ResourceInfo, registry};
 use rkube_apimachinery::patch::{PatchType, apply_patch};
 use rkube_apimachinery::selector::LabelSelector;
-use rkube_store::{Revision, Store, StoreError};
+use rkube_store::{Store, StoreError};
 use serde_json::{Value, json};
 
 use super::admit;
 use super::body;
 use super::delete::{DeleteOptions, delete_object};
-use super::update::{Mutation, update_with};
+use super::update::{Current, Mutation, read_current, update_with};
 use crate::error::ApiError;
 use crate::meta;
 use crate::request::{Query, ResourceRequest, WriteOptions};
@@ -172,28 +172,13 @@ pub async fn bind(
     // refusal reached from it is tried again from the store, whose answer stands.
     let mut from_store = false;
     for _ in 0..16 {
-        let cached = if from_store {
-            None
-        } else {
-            state.caches.for_resource(pods).and_then(|c| c.get(&key))
-        };
-        let from_cache = cached.is_some();
-        let (mut pod, rev): (Value, Revision) = match cached {
-            Some(entry) => {
-                let mut v: Value =
-                    serde_json::from_slice(&entry.json).map_err(ApiError::internal)?;
-                meta::clear_resource_version(&mut v);
-                (v, entry.rv)
-            }
-            None => {
-                let kv = state
-                    .store
-                    .get(&key)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found(pods, &name))?;
-                let v = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
-                (v, kv.mod_revision)
-            }
+        let Some(Current {
+            object: mut pod,
+            rev,
+            from_cache,
+        }) = read_current(state, pods, &key, !from_store).await?
+        else {
+            return Err(ApiError::not_found(pods, &name));
         };
         if let Err(refused) = bindable(&pod, pods, &name, uid) {
             if from_cache {

@@ -101,26 +101,14 @@ where
     let key = meta::key(storage, namespace, name);
     let mut from_store = opts.dry_run;
     for _attempt in 0..16 {
-        let cached = if from_store {
-            None
-        } else {
-            state.caches.for_resource(storage).and_then(|c| c.get(&key))
+        let Some(Current {
+            object: current,
+            rev,
+            from_cache,
+        }) = read_current(state, storage, &key, !from_store).await?
+        else {
+            return Err(ApiError::not_found(info, name));
         };
-        let from_cache = cached.is_some();
-        let (mut current, rev): (Value, Revision) = match cached {
-            Some(entry) => (
-                serde_json::from_slice(&entry.json).map_err(ApiError::internal)?,
-                entry.rv,
-            ),
-            None => {
-                let Some(kv) = state.store.get(&key).await? else {
-                    return Err(ApiError::not_found(info, name));
-                };
-                let value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
-                (value, kv.mod_revision)
-            }
-        };
-        meta::set_resource_version(&mut current, rev);
         let outcome = try_update(
             state,
             info,
@@ -150,6 +138,48 @@ where
     Err(ApiError::conflict(info, name))
 }
 
+/// An object as the next write will start from.
+pub(crate) struct Current {
+    /// As stored: without its resourceVersion.
+    pub object: Value,
+    /// The revision it was read at.
+    pub rev: Revision,
+    /// Read from the watch cache (which may lag), not the store.
+    pub from_cache: bool,
+}
+
+/// Reads `key` for a write: the watch cache's copy when `cached` is allowed and has it
+/// (saving a store read, as upstream's GuaranteedUpdate does), else the store's.
+pub(crate) async fn read_current(
+    state: &AppState,
+    storage: &ResourceInfo,
+    key: &str,
+    cached: bool,
+) -> Result<Option<Current>, ApiError> {
+    let entry = if cached {
+        state.caches.for_resource(storage).and_then(|c| c.get(key))
+    } else {
+        None
+    };
+    if let Some(entry) = entry {
+        let mut object: Value = serde_json::from_slice(&entry.json).map_err(ApiError::internal)?;
+        meta::clear_resource_version(&mut object);
+        return Ok(Some(Current {
+            object,
+            rev: entry.rv,
+            from_cache: true,
+        }));
+    }
+    let Some(kv) = state.store.get(key).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Current {
+        object: serde_json::from_slice(&kv.value).map_err(ApiError::internal)?,
+        rev: kv.mod_revision,
+        from_cache: false,
+    }))
+}
+
 /// One try of an update from `current` (the object at revision `rev`).
 #[allow(clippy::too_many_arguments)]
 async fn try_update<F>(
@@ -167,10 +197,8 @@ where
     F: FnMut(&Value) -> Result<Mutation, ApiError>,
 {
     let storage = admit::storage_info(info);
-    // One copy: the stored object without its resourceVersion (what the new one is
-    // compared and validated against), and the served one the mutation starts from.
-    let mut current = current;
-    meta::clear_resource_version(&mut current);
+    // One copy: the stored object (what the new one is compared and validated against),
+    // and the served one, with its resourceVersion, the mutation starts from.
     let mut served = admit::to_served(info, current.clone())?;
     meta::set_resource_version(&mut served, rev);
     let Mutation {
@@ -259,7 +287,7 @@ where
             let json = state
                 .caches
                 .note_written(storage, key, &next, written, &bytes)
-                .filter(|_| std::ptr::eq(storage, info));
+                .filter(|_| admit::served_as_stored(info));
             if held.is_some() {
                 release_dropped(state, &current, &next);
             }
