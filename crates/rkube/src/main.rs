@@ -1,6 +1,7 @@
 //! rkube: Kubernetes in one binary.
 
 mod agent_cmd;
+mod allocator;
 mod cli;
 mod client;
 mod images;
@@ -10,12 +11,6 @@ mod logging;
 mod server_cmd;
 
 use clap::Parser;
-
-/// With `--features mimalloc`: glibc malloc/free take about a fifth of a busy control
-/// plane's CPU; mimalloc trades that for about a quarter more memory.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

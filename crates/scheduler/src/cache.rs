@@ -31,6 +31,10 @@ pub struct NodeInfo {
     pub pods_with_required_anti_affinity: usize,
     /// Pods with terms that score others (see [`PodInfo::has_scored_affinity`]).
     pub pods_with_scored_affinity: usize,
+    /// `spec.unschedulable`, kept here so the filters read no further than this struct.
+    unschedulable: bool,
+    /// `spec.taints`, kept here for the same reason.
+    taints: Vec<Taint>,
 }
 
 impl NodeInfo {
@@ -48,20 +52,12 @@ impl NodeInfo {
 
     /// The node's taints.
     pub fn taints(&self) -> &[Taint] {
-        self.node
-            .as_ref()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or_default()
+        &self.taints
     }
 
     /// Whether `spec.unschedulable` is set.
     pub fn unschedulable(&self) -> bool {
-        self.node
-            .as_ref()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false)
+        self.unschedulable
     }
 
     /// Adds a pod's usage.
@@ -122,6 +118,9 @@ impl NodeInfo {
                 self.images.insert(normalize_image(n), size);
             }
         }
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
         self.node = Some(node);
     }
 }
@@ -303,6 +302,8 @@ impl Cache {
         }
         let had = info.node.take().is_some();
         info.images.clear();
+        info.unschedulable = false;
+        info.taints.clear();
         if had {
             self.order.retain(|&i| i != slot);
         }

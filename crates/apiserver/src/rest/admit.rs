@@ -75,6 +75,44 @@ pub fn decode(
     Ok((value, warnings))
 }
 
+/// For a write through `/status` of a kind served as stored: decodes only the new
+/// object's status (in a shell carrying its type and name, so defaulting and unknown-field
+/// checks see the status where they expect it) and sets it on a copy of `old`. This is the
+/// object [`decode`] followed by [`prepare_for_update`] would give, since nothing but the
+/// status changes through `/status`, without decoding and merging the rest again.
+pub fn decode_status(
+    info: &'static ResourceInfo,
+    mut new: Value,
+    old: &Value,
+    opts: &WriteOptions,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let mut shell = serde_json::Map::new();
+    if let Some(map) = new.as_object_mut() {
+        for k in ["apiVersion", "kind", "status"] {
+            if let Some(v) = map.remove(k) {
+                shell.insert(k.into(), v);
+            }
+        }
+    }
+    let mut shell_meta = serde_json::Map::new();
+    for k in ["name", "namespace"] {
+        if let Some(v) = meta::meta_str(&new, k) {
+            shell_meta.insert(k.into(), Value::String(v.to_string()));
+        }
+    }
+    shell.insert("metadata".into(), Value::Object(shell_meta));
+    let (mut decoded, warnings) = decode(info, Value::Object(shell), opts)?;
+    let status = decoded.as_object_mut().and_then(|m| m.remove("status"));
+    let mut next = old.clone();
+    if let Some(map) = next.as_object_mut() {
+        match status {
+            Some(s) => map.insert("status".into(), s),
+            None => map.remove("status"),
+        };
+    }
+    Ok((next, warnings))
+}
+
 /// Whether `info` serves its objects in the version they are stored in (so stored bytes
 /// can be answered as they are).
 pub fn served_as_stored(info: &'static ResourceInfo) -> bool {

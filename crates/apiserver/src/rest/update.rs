@@ -197,14 +197,24 @@ where
     F: FnMut(&Value) -> Result<Mutation, ApiError>,
 {
     let storage = admit::storage_info(info);
-    // One copy: the stored object (what the new one is compared and validated against),
-    // and the served one, with its resourceVersion, the mutation starts from.
-    let mut served = admit::to_served(info, current.clone())?;
-    meta::set_resource_version(&mut served, rev);
+    let as_stored = admit::served_as_stored(info);
+    let mut current = current;
+    // The mutation starts from the served object with its resourceVersion: for a kind
+    // served as stored that is `current` itself for the moment, else a converted copy.
     let Mutation {
         object: mut new,
         explicit_rv,
-    } = mutate(&served)?;
+    } = if as_stored {
+        meta::set_resource_version(&mut current, rev);
+        let m = mutate(&current);
+        meta::clear_resource_version(&mut current);
+        m?
+    } else {
+        let mut served = admit::to_served(info, current.clone())?;
+        meta::set_resource_version(&mut served, rev);
+        mutate(&served)?
+    };
+    let current = current;
 
     if let Some(given) = meta::meta_str(&new, "resourceVersion")
         && !given.is_empty()
@@ -218,8 +228,13 @@ where
             meta::name(&new)
         )));
     }
-    let (mut next, warnings) = admit::decode(info, std::mem::take(&mut new), opts)?;
-    admit::prepare_for_update(storage, &mut next, &current, subresource);
+    let (mut next, warnings) = if subresource == Some("status") && as_stored {
+        admit::decode_status(info, std::mem::take(&mut new), &current, opts)?
+    } else {
+        let (mut next, warnings) = admit::decode(info, std::mem::take(&mut new), opts)?;
+        admit::prepare_for_update(storage, &mut next, &current, subresource);
+        (next, warnings)
+    };
     meta::clear_resource_version(&mut next);
 
     // The last finalizer of a terminating object removed by this update: the object
@@ -254,6 +269,8 @@ where
 
     admit::validate_update(info, &next, &current, subresource)?;
     if next == current {
+        let mut served = admit::to_served(info, current)?;
+        meta::set_resource_version(&mut served, rev);
         return Ok(Attempt::Unchanged(Updated {
             object: served,
             warnings,
