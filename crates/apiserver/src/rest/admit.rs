@@ -418,4 +418,37 @@ mod tests {
         prepare_for_update(info, &mut same, &old, None);
         assert_eq!(same["metadata"]["generation"], 3);
     }
+
+    #[test]
+    fn a_status_write_decodes_only_the_status_and_matches_the_whole_object_path() {
+        let info = registry::find("", "v1", "pods").unwrap();
+        let old = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u1", "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Pending"}});
+        let mut new = old.clone();
+        new["metadata"]["labels"]["a"] = json!("changed");
+        new["spec"]["containers"][0]["image"] = json!("changed");
+        new["status"] = json!({"phase": "Running", "podIP": "10.42.0.5", "unknownField": 1,
+            "conditions": [{"type": "Ready", "status": "True"}]});
+        let opts = WriteOptions {
+            dry_run: false,
+            field_validation: FieldValidation::Warn,
+        };
+        let (fast, fast_warnings) = decode_status(info, new.clone(), &old, &opts).unwrap();
+        let (mut whole, whole_warnings) = decode(info, new, &opts).unwrap();
+        prepare_for_update(info, &mut whole, &old, Some("status"));
+        assert_eq!(fast, whole);
+        assert_eq!(fast_warnings, whole_warnings);
+        assert_eq!(fast["status"]["phase"], "Running");
+        assert_eq!(fast["metadata"]["labels"]["a"], "b");
+        assert_eq!(fast["spec"]["containers"][0]["image"], "i");
+        let strict = WriteOptions {
+            dry_run: false,
+            field_validation: FieldValidation::Strict,
+        };
+        let bad = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "status": {"phase": "Running", "unknownField": 1}});
+        assert!(decode_status(info, bad, &old, &strict).is_err());
+    }
 }
