@@ -103,6 +103,11 @@ pub fn decode_status(
     shell.insert("metadata".into(), Value::Object(shell_meta));
     let (mut decoded, warnings) = decode(info, Value::Object(shell), opts)?;
     let status = decoded.as_object_mut().and_then(|m| m.remove("status"));
+    Ok((with_status(old, status), warnings))
+}
+
+/// A copy of `old` with `status` in place of its own (none: without one).
+fn with_status(old: &Value, status: Option<Value>) -> Value {
     let mut next = old.clone();
     if let Some(map) = next.as_object_mut() {
         match status {
@@ -110,7 +115,7 @@ pub fn decode_status(
             None => map.remove("status"),
         };
     }
-    Ok((next, warnings))
+    next
 }
 
 /// Whether `info` serves its objects in the version they are stored in (so stored bytes
@@ -243,15 +248,8 @@ pub fn prepare_for_update(
     if subresource == Some("status") {
         // Only status changes through /status.
         let status = new.as_object_mut().and_then(|m| m.remove("status"));
-        let mut merged = old.clone();
-        if let Some(map) = merged.as_object_mut() {
-            match status {
-                Some(s) => map.insert("status".into(), s),
-                None => map.remove("status"),
-            };
-        }
         // Keep labels/annotations edits out; the resourceVersion precondition came from `new`.
-        *new = merged;
+        *new = with_status(old, status);
     } else if info.has_status() && info.kind != "Node" {
         if let (Some(map), Some(s)) = (new.as_object_mut(), old.get("status")) {
             map.insert("status".into(), s.clone());

@@ -100,7 +100,10 @@ async fn create_stored(
     }
     let namespace = meta::namespace(&obj).to_string();
     admit::check_namespace(state, info, &namespace, meta::name(&obj)).await?;
-    let uid = uuid::Uuid::new_v4().to_string();
+    // A version-4 UID from the thread's CSPRNG (seeded from the OS), not a getrandom call each.
+    let uid = uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string();
     admit::prepare_for_create(storage, &mut obj, &uid);
     admit::validate_create(info, &obj)?;
 
