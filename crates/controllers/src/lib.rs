@@ -137,6 +137,7 @@ pub async fn run(
     let rctx = Arc::new(replicas::ReplicasCtx {
         client: client.clone(),
         pods: pods.clone(),
+        pods_by_controller: informers.pods_by_controller.clone(),
         expectations: expectations::Expectations::default(),
         recorder: events::Recorder::new(client.clone(), "replicaset-controller"),
     });
@@ -172,6 +173,7 @@ pub async fn run(
         let rc_ctx = Arc::new(replicas::ReplicasCtx {
             client: client.clone(),
             pods: pods.clone(),
+            pods_by_controller: informers.pods_by_controller.clone(),
             expectations: expectations::Expectations::default(),
             recorder: events::Recorder::new(client.clone(), "replication-controller"),
         });

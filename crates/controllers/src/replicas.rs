@@ -16,6 +16,7 @@ use tracing::{debug, info};
 use crate::error::{ControllerError, is_not_found};
 use crate::events::Recorder;
 use crate::expectations::Expectations;
+use crate::informer::PodsByController;
 use crate::podutil::{
     controller_ref, is_pod_active, is_pod_available, is_pod_ready, new_controller_ref,
     next_available_in, pod_from_template, rank_for_deletion, selector_is_empty, selector_matches,
@@ -55,6 +56,8 @@ pub struct Observed {
 pub struct ReplicasCtx {
     pub client: Client,
     pub pods: Store<Pod>,
+    /// The same pods by controller: an owner's sync reads its own and the orphans only.
+    pub pods_by_controller: Arc<PodsByController>,
     pub expectations: Expectations,
     pub recorder: Recorder,
 }
@@ -79,9 +82,10 @@ where
         .map_err(|_| ControllerError::CacheStopped("pods"))?;
     let key = format!("{}/{}/{}", owner.kind, owner.namespace, owner.name);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
-    let all: Vec<Arc<Pod>> = ctx
-        .pods
-        .state_filter(|p| p.metadata.namespace.as_deref() == Some(owner.namespace.as_str()));
+    // Its own pods and the namespace's orphans: the claim below looks at no others.
+    let all: Vec<Arc<Pod>> =
+        ctx.pods_by_controller
+            .owned_and_orphans(&ctx.pods, &owner.namespace, &owner.uid);
 
     let live_uids: std::collections::HashSet<String> = all
         .iter()

@@ -88,12 +88,7 @@ impl AffinityTerm {
                     ));
             }
         }
-        let hint = selector.requirements.iter().find_map(|r| match r {
-            crate::selectors::Requirement::In(k, vs) if vs.len() == 1 => {
-                Some(label_hash(k, &vs[0]))
-            }
-            _ => None,
-        });
+        let hint = selector_hint(&selector);
         AffinityTerm {
             namespaces,
             selector,
@@ -106,7 +101,7 @@ impl AffinityTerm {
     /// False when `pod` certainly is not selected (it lacks the hinted label); a cheap
     /// check before [`AffinityTerm::matches`] and the namespace lookup it needs.
     pub fn may_match(&self, pod: &PodInfo) -> bool {
-        self.hint.is_none_or(|h| pod.label_hashes.contains(&h))
+        may_carry(self.hint, pod)
     }
 
     /// Whether `pod` (with its namespace's labels) is selected by this term.
@@ -120,6 +115,20 @@ impl AffinityTerm {
         };
         ns_ok && self.selector.matches(pod.labels())
     }
+}
+
+/// [`label_hash`] of a `key=value` every pod `selector` selects must carry (its first
+/// single-valued `In`), to reject most other pods without reading their labels.
+pub fn selector_hint(selector: &Selector) -> Option<u64> {
+    selector.requirements.iter().find_map(|r| match r {
+        crate::selectors::Requirement::In(k, vs) if vs.len() == 1 => Some(label_hash(k, &vs[0])),
+        _ => None,
+    })
+}
+
+/// Whether `pod` may carry the label a [`selector_hint`] stands for (always, without one).
+pub fn may_carry(hint: Option<u64>, pod: &PodInfo) -> bool {
+    hint.is_none_or(|h| pod.label_hashes.contains(&h))
 }
 
 /// A hash of one `key=value` label (for quick rejects; equal pairs hash equal).

@@ -2,10 +2,12 @@
 //! controllers (pods, nodes, ReplicaSets), so each object is decoded and cached once;
 //! [`informer`] is a private watch for a kind one controller alone needs.
 
+mod by_controller;
 mod shared;
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use futures::Stream;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -17,7 +19,8 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-pub use shared::{SharedEvent, SharedInformer, Trim, touched};
+pub use by_controller::PodsByController;
+pub use shared::{Indexer, SharedEvent, SharedInformer, Trim, touched};
 
 /// The annotation `kubectl apply` keeps its input in; no controller reads it on pods.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -26,6 +29,8 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 pub struct Informers {
     /// Every pod.
     pub pods: SharedInformer<Pod>,
+    /// The cached pods by controller (and each namespace's orphans).
+    pub pods_by_controller: Arc<PodsByController>,
     /// Every node.
     pub nodes: SharedInformer<Node>,
     /// Every ReplicaSet.
@@ -35,8 +40,12 @@ pub struct Informers {
 impl Informers {
     /// Cluster-wide informers through `client`; nothing is watched until [`Informers::run`].
     pub fn new(client: &Client) -> Self {
+        let pods_by_controller = Arc::new(PodsByController::default());
+        let index = pods_by_controller.clone();
+        let indexer: Indexer<Pod> = Arc::new(move |event, writer| index.apply(event, writer));
         Informers {
-            pods: SharedInformer::new(Api::all(client.clone()), trim_pod),
+            pods: SharedInformer::with_indexer(Api::all(client.clone()), trim_pod, indexer),
+            pods_by_controller,
             nodes: SharedInformer::new(Api::all(client.clone()), trim_node),
             replicasets: SharedInformer::new(Api::all(client.clone()), trim_replicaset),
         }

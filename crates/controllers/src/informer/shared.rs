@@ -27,6 +27,10 @@ pub type Trim<K> = fn(&mut K);
 
 type Subscribers<K> = Arc<Mutex<Vec<mpsc::UnboundedSender<SharedEvent<K>>>>>;
 
+/// Applies an event to the cache through the writer, and to an index kept beside it.
+pub type Indexer<K> =
+    Arc<dyn Fn(&watcher::Event<K>, &mut reflector::store::Writer<K>) + Send + Sync>;
+
 /// A watch of every `K` with its cache, fanned out to subscribers; [`SharedInformer::run`]
 /// drives it. Subscribe before running it: a later subscriber misses what came before.
 pub struct SharedInformer<K>
@@ -38,6 +42,7 @@ where
     writer: Mutex<Option<reflector::store::Writer<K>>>,
     subscribers: Subscribers<K>,
     trim: Trim<K>,
+    indexer: Option<Indexer<K>>,
 }
 
 impl<K> SharedInformer<K>
@@ -53,6 +58,16 @@ where
             writer: Mutex::new(Some(writer)),
             subscribers: Arc::default(),
             trim,
+            indexer: None,
+        }
+    }
+
+    /// The same, with every event applied to the cache by `indexer` (which keeps an index
+    /// in step with it).
+    pub fn with_indexer(api: Api<K>, trim: Trim<K>, indexer: Indexer<K>) -> Self {
+        SharedInformer {
+            indexer: Some(indexer),
+            ..Self::new(api, trim)
         }
     }
 
@@ -87,6 +102,7 @@ where
         let reader = self.store.clone();
         let api = self.api.clone();
         let trim = self.trim;
+        let indexer = self.indexer.clone();
         async move {
             let kind = K::kind(&()).into_owned();
             let Some(mut writer) = writer else {
@@ -109,7 +125,10 @@ where
                     }
                 };
                 trim_event(&mut event, trim);
-                writer.apply_watcher_event(&event);
+                match &indexer {
+                    Some(apply) => apply(&event, &mut writer),
+                    None => writer.apply_watcher_event(&event),
+                }
                 let shared = share(event, &reader);
                 subscribers
                     .lock()

@@ -8,7 +8,7 @@ use crate::cache::{Cache, NodeInfo};
 use crate::framework::{Failure, FilterResult, MAX_NODE_SCORE};
 use crate::plugins::node_affinity::Required;
 use crate::plugins::taint_toleration;
-use crate::pod_info::PodInfo;
+use crate::pod_info::{PodInfo, may_carry, selector_hint};
 use crate::selectors::{Requirement, Selector};
 
 /// Topology key of the per-node domain (counted on the node itself when scoring).
@@ -29,6 +29,8 @@ struct Constraint {
     honor_affinity: bool,
     honor_taints: bool,
     self_match: i64,
+    /// See [`selector_hint`].
+    hint: Option<u64>,
 }
 
 fn constraints(pod: &PodInfo, when: &str) -> Vec<Constraint> {
@@ -57,6 +59,7 @@ fn constraints(pod: &PodInfo, when: &str) -> Vec<Constraint> {
             }
             let self_match = i64::from(selector.matches(pod.labels()));
             Constraint {
+                hint: selector_hint(&selector),
                 max_skew: i64::from(c.max_skew),
                 key: c.topology_key.clone(),
                 selector,
@@ -85,9 +88,11 @@ fn system_defaults(cache: &Cache, pod: &PodInfo) -> Vec<Constraint> {
         return Vec::new();
     };
     let self_match = i64::from(selector.matches(pod.labels()));
+    let hint = selector_hint(&selector);
     SYSTEM_DEFAULTS
         .iter()
         .map(|(key, max_skew)| Constraint {
+            hint,
             max_skew: *max_skew,
             key: (*key).to_string(),
             selector: selector.clone(),
@@ -104,7 +109,10 @@ fn matching(pod: &PodInfo, c: &Constraint, node: &NodeInfo) -> i64 {
     node.pods
         .iter()
         .filter(|p| {
-            p.namespace == pod.namespace && !p.is_terminating() && c.selector.matches(p.labels())
+            may_carry(c.hint, p)
+                && p.namespace == pod.namespace
+                && !p.is_terminating()
+                && c.selector.matches(p.labels())
         })
         .count() as i64
 }
