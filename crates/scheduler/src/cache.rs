@@ -35,6 +35,9 @@ pub struct NodeInfo {
     unschedulable: bool,
     /// `spec.taints`, kept here for the same reason.
     taints: Vec<Taint>,
+    /// How many of the placed pods carry each label (by [`crate::pod_info::label_hash`]):
+    /// a node without a selector's hinted label holds no pod it selects.
+    label_counts: HashMap<u64, u32>,
 }
 
 impl NodeInfo {
@@ -60,8 +63,16 @@ impl NodeInfo {
         self.unschedulable
     }
 
+    /// Whether some placed pod may carry the label `hint` stands for (always, without one).
+    pub fn may_hold(&self, hint: Option<u64>) -> bool {
+        hint.is_none_or(|h| self.label_counts.contains_key(&h))
+    }
+
     /// Adds a pod's usage.
     pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        for h in &pod.label_hashes {
+            *self.label_counts.entry(*h).or_default() += 1;
+        }
         self.requested.add(&pod.requests);
         self.non_zero_cpu += pod.non_zero_cpu;
         self.non_zero_mem += pod.non_zero_mem;
@@ -84,6 +95,14 @@ impl NodeInfo {
             return false;
         };
         let pod = self.pods.swap_remove(i);
+        for h in &pod.label_hashes {
+            if let Some(n) = self.label_counts.get_mut(h) {
+                *n -= 1;
+                if *n == 0 {
+                    self.label_counts.remove(h);
+                }
+            }
+        }
         self.requested.sub(&pod.requests);
         self.non_zero_cpu -= pod.non_zero_cpu;
         self.non_zero_mem -= pod.non_zero_mem;
@@ -564,6 +583,28 @@ mod tests {
         assert_eq!(c.image_node_count("nginx:1.25"), 0);
         c.remove_pod("default/p");
         assert_eq!(c.nodes().count(), 0);
+    }
+
+    #[test]
+    fn a_node_knows_which_labels_its_pods_may_carry() {
+        let mut c = Cache::default();
+        c.upsert_node(node("n1"));
+        let labelled = |name: &str, app: &str| {
+            let mut p = (*pod(name, "1m").pod).clone();
+            p.metadata.labels = Some([("app".to_string(), app.to_string())].into());
+            Arc::new(PodInfo::new(Arc::new(p)))
+        };
+        let web = Some(crate::pod_info::label_hash("app", "web"));
+        assert!(c.node("n1").unwrap().may_hold(None));
+        assert!(!c.node("n1").unwrap().may_hold(web));
+        c.upsert_pod(labelled("a", "web"), "n1");
+        c.upsert_pod(labelled("b", "web"), "n1");
+        c.upsert_pod(labelled("c", "db"), "n1");
+        assert!(c.node("n1").unwrap().may_hold(web));
+        c.remove_pod("default/a");
+        assert!(c.node("n1").unwrap().may_hold(web));
+        c.remove_pod("default/b");
+        assert!(!c.node("n1").unwrap().may_hold(web));
     }
 
     #[test]

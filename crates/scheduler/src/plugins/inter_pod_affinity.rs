@@ -166,6 +166,7 @@ impl FilterState {
         let anti_blocks = pod.required_anti_affinity.iter().any(|t| {
             if self.by_host && t.topology_key == HOSTNAME_LABEL {
                 on_host
+                    && node.may_hold(t.hint)
                     && node.pods.iter().any(|existing| {
                         t.may_match(existing)
                             && t.matches(existing, cache.namespace_labels(&existing.namespace))

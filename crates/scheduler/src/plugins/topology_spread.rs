@@ -106,6 +106,9 @@ fn system_defaults(cache: &Cache, pod: &PodInfo) -> Vec<Constraint> {
 
 /// Pods on `node` counted by a constraint.
 fn matching(pod: &PodInfo, c: &Constraint, node: &NodeInfo) -> i64 {
+    if !node.may_hold(c.hint) {
+        return 0;
+    }
     node.pods
         .iter()
         .filter(|p| {
