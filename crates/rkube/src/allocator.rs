@@ -6,7 +6,7 @@
 //! (an idle server went from 41 to 57 MiB, a node agent with 100 pods from 35 to 56 MiB),
 //! so huge pages are off unless `MIMALLOC_ALLOW_THP` says otherwise.
 
-use std::ffi::{c_char, c_int, c_long};
+use std::ffi::{c_int, c_long};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -17,7 +17,6 @@ const MI_OPTION_ALLOW_THP: c_int = 43;
 #[allow(unsafe_code)]
 unsafe extern "C" {
     fn mi_option_set(option: c_int, value: c_long);
-    fn getenv(name: *const c_char) -> *const c_char;
 }
 
 /// Runs as an ELF constructor, before `main` and before Rust's runtime allocates, so the
@@ -27,7 +26,7 @@ extern "C" fn no_huge_pages() {
     // NUL-terminated name; mi_option_set only stores a value in mimalloc's option table.
     #[allow(unsafe_code)]
     unsafe {
-        if getenv(c"MIMALLOC_ALLOW_THP".as_ptr()).is_null() {
+        if libc::getenv(c"MIMALLOC_ALLOW_THP".as_ptr()).is_null() {
             mi_option_set(MI_OPTION_ALLOW_THP, 0);
         }
     }

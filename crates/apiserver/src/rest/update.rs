@@ -190,7 +190,7 @@ async fn try_update<F>(
     subresource: Option<&str>,
     opts: &WriteOptions,
     mutate: &mut F,
-    current: Value,
+    mut current: Value,
     rev: Revision,
 ) -> Result<Attempt, ApiError>
 where
@@ -198,7 +198,6 @@ where
 {
     let storage = admit::storage_info(info);
     let as_stored = admit::served_as_stored(info);
-    let mut current = current;
     // The mutation starts from the served object with its resourceVersion: for a kind
     // served as stored that is `current` itself for the moment, else a converted copy.
     let Mutation {
@@ -214,7 +213,6 @@ where
         meta::set_resource_version(&mut served, rev);
         mutate(&served)?
     };
-    let current = current;
 
     if let Some(given) = meta::meta_str(&new, "resourceVersion")
         && !given.is_empty()
@@ -304,7 +302,7 @@ where
             let json = state
                 .caches
                 .note_written(storage, key, &next, written, &bytes)
-                .filter(|_| admit::served_as_stored(info));
+                .filter(|_| as_stored);
             if held.is_some() {
                 release_dropped(state, &current, &next);
             }
