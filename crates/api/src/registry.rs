@@ -1,5 +1,8 @@
 //! The table of every built-in resource the API server serves: names, scope, verbs and short names.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// The standard verbs of a full read-write resource.
 pub const ALL_VERBS: &[&str] = &[
     "create",
@@ -637,18 +640,63 @@ pub fn resources_of(group: &str, version: &str) -> impl Iterator<Item = &'static
         .filter(move |r| r.group == group && r.version == version)
 }
 
+/// A lookup table from a three-part name to its resource, built once.
+type Index = HashMap<(&'static str, &'static str, &'static str), &'static ResourceInfo>;
+
+/// RESOURCES by (group, version, plural).
+fn by_plural() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        RESOURCES
+            .iter()
+            .map(|r| ((r.group, r.version, r.plural), r))
+            .collect()
+    })
+}
+
+/// RESOURCES by (group, version, kind); the first one wins, as a scan would.
+fn by_kind() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = Index::new();
+        for r in RESOURCES {
+            index.entry((r.group, r.version, r.kind)).or_insert(r);
+        }
+        index
+    })
+}
+
+/// Looks `key` up in an index; the map is narrowed to the key's lifetime (it is covariant).
+fn look_up<'a>(
+    index: &'a HashMap<(&'a str, &'a str, &'a str), &'static ResourceInfo>,
+    key: (&'a str, &'a str, &'a str),
+) -> Option<&'static ResourceInfo> {
+    index.get(&key).copied()
+}
+
 /// Looks a resource up by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    look_up(by_plural(), (group, version, plural))
 }
 
 /// Looks a resource up by group, version and kind.
 pub fn find_kind(group: &str, version: &str, kind: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
+    look_up(by_kind(), (group, version, kind))
+}
+
+/// The preferred (storage) version of the resource `info` shares its objects with;
+/// `info` itself when there is none.
+pub fn storage_of(info: &'static ResourceInfo) -> &'static ResourceInfo {
+    static PREFERRED: OnceLock<HashMap<(&'static str, &'static str), &'static ResourceInfo>> =
+        OnceLock::new();
+    let preferred = PREFERRED.get_or_init(|| {
+        let mut index = HashMap::new();
+        for r in RESOURCES.iter().filter(|r| r.preferred) {
+            index.entry((r.group, r.plural)).or_insert(r);
+        }
+        index
+    });
+    preferred.get(&info.storage).copied().unwrap_or(info)
 }
 
 /// Splits an `apiVersion` into group and version.
@@ -662,6 +710,28 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookups_agree_with_a_scan_of_the_table() {
+        for r in RESOURCES {
+            let by_plural = find(r.group, r.version, r.plural).unwrap();
+            assert!(std::ptr::eq(by_plural, r), "{}", r.plural);
+            let scanned = RESOURCES
+                .iter()
+                .find(|x| x.group == r.group && x.version == r.version && x.kind == r.kind);
+            assert!(std::ptr::eq(
+                find_kind(r.group, r.version, r.kind).unwrap(),
+                scanned.unwrap()
+            ));
+            let storage = RESOURCES
+                .iter()
+                .find(|x| (x.group, x.plural) == r.storage && x.preferred)
+                .unwrap_or(r);
+            assert!(std::ptr::eq(storage_of(r), storage), "{}", r.plural);
+        }
+        assert!(find("", "v1", "nothings").is_none());
+        assert!(find_kind("apps", "v1", "Pod").is_none());
+    }
 
     #[test]
     fn plurals_are_unique_per_group_version() {

@@ -389,6 +389,8 @@ fn push_history(inner: &mut Inner, event: Arc<CacheEvent>) {
 /// All resource caches, fed by one watch on `/registry/`.
 pub struct CacheSet {
     by_prefix: HashMap<String, Arc<ResourceCache>>,
+    /// The same caches by the (group, plural) of their storage.
+    by_storage: HashMap<(&'static str, &'static str), Arc<ResourceCache>>,
     applied: Arc<watch::Sender<Revision>>,
 }
 
@@ -405,10 +407,7 @@ impl CacheSet {
         let mut by_prefix = HashMap::new();
         for info in RESOURCES {
             // One cache per storage, described by the storage's own (preferred) entry.
-            let owner = RESOURCES
-                .iter()
-                .find(|r| (r.group, r.plural) == info.storage && r.preferred)
-                .unwrap_or(info);
+            let owner = rkube_api::registry::storage_of(info);
             by_prefix
                 .entry(owner.key_prefix())
                 .or_insert_with(|| Arc::new(ResourceCache::new(owner, applied.clone())));
@@ -416,13 +415,21 @@ impl CacheSet {
         let mut grouped: HashMap<String, Vec<KeyValue>> = HashMap::new();
         for kv in listed.items {
             if let Some(prefix) = prefix_of(&by_prefix, &kv.key) {
-                grouped.entry(prefix).or_default().push(kv);
+                grouped.entry(prefix.to_owned()).or_default().push(kv);
             }
         }
         for (prefix, cache) in &by_prefix {
             cache.load(grouped.remove(prefix).unwrap_or_default(), revision);
         }
-        let set = Arc::new(CacheSet { by_prefix, applied });
+        let by_storage = RESOURCES
+            .iter()
+            .filter_map(|info| Some((info.storage, by_prefix.get(&info.key_prefix())?.clone())))
+            .collect();
+        let set = Arc::new(CacheSet {
+            by_prefix,
+            by_storage,
+            applied,
+        });
         let runner = set.clone();
         tokio::spawn(
             async move { runner.follow(store, revision, stop).await }
@@ -452,7 +459,7 @@ impl CacheSet {
                     Some(Ok(ev)) => {
                         let rev = ev.revision();
                         match prefix_of(&self.by_prefix, ev.key())
-                            .and_then(|p| self.by_prefix.get(&p))
+                            .and_then(|p| self.by_prefix.get(p))
                         {
                             Some(cache) => cache.apply(&ev),
                             None => {
@@ -477,7 +484,7 @@ impl CacheSet {
 
     /// The cache holding a resource's objects.
     pub fn for_resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
-        self.by_prefix.get(&info.key_prefix())
+        self.by_storage.get(&info.storage)
     }
 
     /// Notes an object of `info` (storage version, no resourceVersion) this server just
@@ -512,23 +519,50 @@ impl CacheSet {
     }
 }
 
-fn prefix_of(by_prefix: &HashMap<String, Arc<ResourceCache>>, key: &str) -> Option<String> {
+fn prefix_of<'k>(by_prefix: &HashMap<String, Arc<ResourceCache>>, key: &'k str) -> Option<&'k str> {
     // Keys are /registry/<plural>/… or /registry/<group>/<plural>/…
-    let rest = key.strip_prefix("/registry/")?;
-    let mut parts = rest.splitn(3, '/');
-    let first = parts.next()?;
-    let one = format!("/registry/{first}/");
-    if by_prefix.contains_key(&one) {
+    const ROOT: &str = "/registry/";
+    let rest = key.strip_prefix(ROOT)?;
+    let first = rest.find('/')?;
+    let one = &key[..ROOT.len() + first + 1];
+    if by_prefix.contains_key(one) {
         return Some(one);
     }
-    let second = parts.next()?;
-    let two = format!("/registry/{first}/{second}/");
-    by_prefix.contains_key(&two).then_some(two)
+    let second = rest[first + 1..].find('/')?;
+    let two = &key[..ROOT.len() + first + 1 + second + 1];
+    by_prefix.contains_key(two).then_some(two)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_finds_its_cache_prefix_with_or_without_a_group() {
+        let (applied, _) = watch::channel(0);
+        let applied = Arc::new(applied);
+        let mut by_prefix = HashMap::new();
+        for (group, version, plural) in
+            [("", "v1", "pods"), ("networking.k8s.io", "v1", "ingresses")]
+        {
+            let info = rkube_api::registry::find(group, version, plural).unwrap();
+            by_prefix.insert(
+                info.key_prefix(),
+                Arc::new(ResourceCache::new(info, applied.clone())),
+            );
+        }
+        assert_eq!(
+            prefix_of(&by_prefix, "/registry/pods/ns/p"),
+            Some("/registry/pods/")
+        );
+        assert_eq!(
+            prefix_of(&by_prefix, "/registry/networking.k8s.io/ingresses/ns/i"),
+            Some("/registry/networking.k8s.io/ingresses/")
+        );
+        assert_eq!(prefix_of(&by_prefix, "/registry/secrets/ns/s"), None);
+        assert_eq!(prefix_of(&by_prefix, "/registry/pods"), None);
+        assert_eq!(prefix_of(&by_prefix, "/other/pods/ns/p"), None);
+    }
 
     #[test]
     fn splices_resource_version_into_top_level_metadata() {

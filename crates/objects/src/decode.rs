@@ -1,8 +1,10 @@
 //! Normalizes an object through its k8s-openapi type and reports the fields it dropped.
 
+use std::fmt::Write as _;
+
 use rkube_api::ResourceInfo;
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::DecodeError;
 use crate::types::{TypeVisitor, with_type};
@@ -31,7 +33,7 @@ pub fn decode_owned(info: &ResourceInfo, mut input: Value) -> Result<Decoded, De
     }
     let value = roundtrip(info.group, info.version, info.kind, &input)?;
     let mut unknown_fields = Vec::new();
-    diff_unknown(&input, &value, "", &mut unknown_fields);
+    diff_unknown(&input, &value, &mut String::new(), &mut unknown_fields);
     Ok(Decoded {
         value,
         unknown_fields,
@@ -130,29 +132,54 @@ fn strip_nulls(v: &mut Value, keep_data: bool) {
 }
 
 /// Records the paths of members of `input` that are missing from `output`.
-fn diff_unknown(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
+///
+/// `path` is the dotted path so far; it is extended in place while descending and
+/// restored on the way back, so a path is only copied out for a missing member.
+fn diff_unknown(input: &Value, output: &Value, path: &mut String, out: &mut Vec<String>) {
     match (input, output) {
-        (Value::Object(i), Value::Object(o)) => diff_object(i, o, path, out),
+        (Value::Object(i), Value::Object(o)) => {
+            for (k, v) in i {
+                match o.get(k) {
+                    Some(w) if both_containers(v, w) => {
+                        let len = path.len();
+                        if len > 0 {
+                            path.push('.');
+                        }
+                        path.push_str(k);
+                        diff_unknown(v, w, path, out);
+                        path.truncate(len);
+                    }
+                    Some(_) => {}
+                    None if !v.is_null() => {
+                        out.push(if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        });
+                    }
+                    None => {}
+                }
+            }
+        }
         (Value::Array(i), Value::Array(o)) => {
             for (n, (a, b)) in i.iter().zip(o).enumerate() {
-                diff_unknown(a, b, &format!("{path}[{n}]"), out);
+                if both_containers(a, b) {
+                    let len = path.len();
+                    // Writing to a String cannot fail.
+                    let _ = write!(path, "[{n}]");
+                    diff_unknown(a, b, path, out);
+                    path.truncate(len);
+                }
             }
         }
         _ => {}
     }
 }
 
-fn diff_object(i: &Map<String, Value>, o: &Map<String, Value>, path: &str, out: &mut Vec<String>) {
-    for (k, v) in i {
-        let sub = if path.is_empty() {
-            k.clone()
-        } else {
-            format!("{path}.{k}")
-        };
-        match o.get(k) {
-            Some(w) => diff_unknown(v, w, &sub, out),
-            None if !v.is_null() => out.push(sub),
-            None => {}
-        }
-    }
+/// Whether two values are both objects or both arrays (the only pairs worth descending).
+fn both_containers(a: &Value, b: &Value) -> bool {
+    matches!(
+        (a, b),
+        (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_))
+    )
 }

@@ -35,10 +35,7 @@ fn tracks_generation(info: &ResourceInfo) -> bool {
 
 /// The registry entry of the version a resource is stored in.
 pub fn storage_info(info: &'static ResourceInfo) -> &'static ResourceInfo {
-    rkube_api::RESOURCES
-        .iter()
-        .find(|r| (r.group, r.plural) == info.storage && r.preferred)
-        .unwrap_or(info)
+    rkube_api::registry::storage_of(info)
 }
 
 /// Decodes a body object for `info`, reports unknown fields per `opts`, converts it to
