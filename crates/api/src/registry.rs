@@ -1,6 +1,7 @@
 //! The table of every built-in resource the API server serves: names, scope, verbs and short names.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::OnceLock;
 
 /// The standard verbs of a full read-write resource.
@@ -643,27 +644,28 @@ pub fn resources_of(group: &str, version: &str) -> impl Iterator<Item = &'static
 /// A lookup table from a three-part name to its resource, built once.
 type Index = HashMap<(&'static str, &'static str, &'static str), &'static ResourceInfo>;
 
+/// `resources` by `key`; the first one wins, as a scan would.
+fn first_by<K: Eq + Hash>(
+    resources: impl Iterator<Item = &'static ResourceInfo>,
+    key: impl Fn(&'static ResourceInfo) -> K,
+) -> HashMap<K, &'static ResourceInfo> {
+    let mut index = HashMap::new();
+    for r in resources {
+        index.entry(key(r)).or_insert(r);
+    }
+    index
+}
+
 /// RESOURCES by (group, version, plural).
 fn by_plural() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        RESOURCES
-            .iter()
-            .map(|r| ((r.group, r.version, r.plural), r))
-            .collect()
-    })
+    INDEX.get_or_init(|| first_by(RESOURCES.iter(), |r| (r.group, r.version, r.plural)))
 }
 
-/// RESOURCES by (group, version, kind); the first one wins, as a scan would.
+/// RESOURCES by (group, version, kind).
 fn by_kind() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX.get_or_init(|| {
-        let mut index = Index::new();
-        for r in RESOURCES {
-            index.entry((r.group, r.version, r.kind)).or_insert(r);
-        }
-        index
-    })
+    INDEX.get_or_init(|| first_by(RESOURCES.iter(), |r| (r.group, r.version, r.kind)))
 }
 
 /// Looks `key` up in an index; the map is narrowed to the key's lifetime (it is covariant).
@@ -690,11 +692,9 @@ pub fn storage_of(info: &'static ResourceInfo) -> &'static ResourceInfo {
     static PREFERRED: OnceLock<HashMap<(&'static str, &'static str), &'static ResourceInfo>> =
         OnceLock::new();
     let preferred = PREFERRED.get_or_init(|| {
-        let mut index = HashMap::new();
-        for r in RESOURCES.iter().filter(|r| r.preferred) {
-            index.entry((r.group, r.plural)).or_insert(r);
-        }
-        index
+        first_by(RESOURCES.iter().filter(|r| r.preferred), |r| {
+            (r.group, r.plural)
+        })
     });
     preferred.get(&info.storage).copied().unwrap_or(info)
 }

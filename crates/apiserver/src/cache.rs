@@ -405,26 +405,24 @@ impl CacheSet {
         let (applied, _) = watch::channel(revision);
         let applied = Arc::new(applied);
         let mut by_prefix = HashMap::new();
+        let mut by_storage = HashMap::new();
         for info in RESOURCES {
             // One cache per storage, described by the storage's own (preferred) entry.
             let owner = rkube_api::registry::storage_of(info);
-            by_prefix
+            let cache = by_prefix
                 .entry(owner.key_prefix())
                 .or_insert_with(|| Arc::new(ResourceCache::new(owner, applied.clone())));
+            by_storage.insert(info.storage, cache.clone());
         }
         let mut grouped: HashMap<String, Vec<KeyValue>> = HashMap::new();
         for kv in listed.items {
-            if let Some(prefix) = prefix_of(&by_prefix, &kv.key) {
-                grouped.entry(prefix.to_owned()).or_default().push(kv);
+            if let Some((prefix, _)) = cache_of(&by_prefix, &kv.key) {
+                grouped.entry(prefix.clone()).or_default().push(kv);
             }
         }
         for (prefix, cache) in &by_prefix {
             cache.load(grouped.remove(prefix).unwrap_or_default(), revision);
         }
-        let by_storage = RESOURCES
-            .iter()
-            .filter_map(|info| Some((info.storage, by_prefix.get(&info.key_prefix())?.clone())))
-            .collect();
         let set = Arc::new(CacheSet {
             by_prefix,
             by_storage,
@@ -458,10 +456,8 @@ impl CacheSet {
                 match next {
                     Some(Ok(ev)) => {
                         let rev = ev.revision();
-                        match prefix_of(&self.by_prefix, ev.key())
-                            .and_then(|p| self.by_prefix.get(p))
-                        {
-                            Some(cache) => cache.apply(&ev),
+                        match cache_of(&self.by_prefix, ev.key()) {
+                            Some((_, cache)) => cache.apply(&ev),
                             None => {
                                 self.applied.send_replace(rev);
                             }
@@ -519,23 +515,34 @@ impl CacheSet {
     }
 }
 
-fn prefix_of<'k>(by_prefix: &HashMap<String, Arc<ResourceCache>>, key: &'k str) -> Option<&'k str> {
+/// The cache a store key belongs to, with the prefix it is filed under.
+fn cache_of<'a>(
+    by_prefix: &'a HashMap<String, Arc<ResourceCache>>,
+    key: &str,
+) -> Option<(&'a String, &'a Arc<ResourceCache>)> {
     // Keys are /registry/<plural>/… or /registry/<group>/<plural>/…
     const ROOT: &str = "/registry/";
     let rest = key.strip_prefix(ROOT)?;
     let first = rest.find('/')?;
     let one = &key[..ROOT.len() + first + 1];
-    if by_prefix.contains_key(one) {
-        return Some(one);
+    if let Some(found) = by_prefix.get_key_value(one) {
+        return Some(found);
     }
     let second = rest[first + 1..].find('/')?;
-    let two = &key[..ROOT.len() + first + 1 + second + 1];
-    by_prefix.contains_key(two).then_some(two)
+    by_prefix.get_key_value(&key[..ROOT.len() + first + 1 + second + 1])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prefix [`cache_of`] files `key` under.
+    fn prefix_of<'a>(
+        by_prefix: &'a HashMap<String, Arc<ResourceCache>>,
+        key: &str,
+    ) -> Option<&'a str> {
+        cache_of(by_prefix, key).map(|(prefix, _)| prefix.as_str())
+    }
 
     #[test]
     fn a_key_finds_its_cache_prefix_with_or_without_a_group() {

@@ -139,26 +139,22 @@ fn diff_unknown(input: &Value, output: &Value, path: &mut String, out: &mut Vec<
     match (input, output) {
         (Value::Object(i), Value::Object(o)) => {
             for (k, v) in i {
-                match o.get(k) {
-                    Some(w) if both_containers(v, w) => {
-                        let len = path.len();
-                        if len > 0 {
-                            path.push('.');
-                        }
-                        path.push_str(k);
-                        diff_unknown(v, w, path, out);
-                        path.truncate(len);
-                    }
-                    Some(_) => {}
-                    None if !v.is_null() => {
-                        out.push(if path.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{path}.{k}")
-                        });
-                    }
-                    None => {}
+                let found = o.get(k);
+                let descend = found.is_some_and(|w| both_containers(v, w));
+                let missing = found.is_none() && !v.is_null();
+                if !descend && !missing {
+                    continue;
                 }
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                match found {
+                    Some(w) => diff_unknown(v, w, path, out),
+                    None => out.push(path.clone()),
+                }
+                path.truncate(len);
             }
         }
         (Value::Array(i), Value::Array(o)) => {

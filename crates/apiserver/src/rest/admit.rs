@@ -33,11 +33,6 @@ fn tracks_generation(info: &ResourceInfo) -> bool {
     )
 }
 
-/// The registry entry of the version a resource is stored in.
-pub fn storage_info(info: &'static ResourceInfo) -> &'static ResourceInfo {
-    rkube_api::registry::storage_of(info)
-}
-
 /// Decodes a body object for `info`, reports unknown fields per `opts`, converts it to
 /// the storage version and applies defaults. Returns the object and any warnings.
 pub fn decode(
@@ -65,7 +60,7 @@ pub fn decode(
             FieldValidation::Ignore => {}
         }
     }
-    let storage = storage_info(info);
+    let storage = registry::storage_of(info);
     let mut value = rkube_objects::to_storage(info, decoded.value)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     rkube_objects::apply_defaults(storage, &mut value);
@@ -118,7 +113,7 @@ fn with_status(old: &Value, status: Option<Value>) -> Value {
 /// Whether `info` serves its objects in the version they are stored in (so stored bytes
 /// can be answered as they are).
 pub fn served_as_stored(info: &'static ResourceInfo) -> bool {
-    std::ptr::eq(storage_info(info), info)
+    std::ptr::eq(registry::storage_of(info), info)
 }
 
 /// Converts a stored object to the version `info` serves.
@@ -290,7 +285,7 @@ pub fn prepare_for_update(
 
 /// Validation of a new object; 422 with every field error.
 pub fn validate_create(info: &'static ResourceInfo, obj: &Value) -> Result<(), ApiError> {
-    let storage = storage_info(info);
+    let storage = registry::storage_of(info);
     let errs = rkube_validation::validate_create(storage, obj);
     if errs.is_empty() {
         Ok(())
@@ -306,7 +301,7 @@ pub fn validate_update(
     old: &Value,
     subresource: Option<&str>,
 ) -> Result<(), ApiError> {
-    let storage = storage_info(info);
+    let storage = registry::storage_of(info);
     let errs = if subresource == Some("status") {
         rkube_validation::validate_status_update(storage, new, old)
     } else {

@@ -3,6 +3,7 @@
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use rkube_api::registry;
 use rkube_store::{Store, StoreError};
 use serde_json::{Value, json};
 
@@ -86,7 +87,7 @@ async fn create_stored(
     mut obj: Value,
     dry_run: bool,
 ) -> Result<Created, ApiError> {
-    let storage = admit::storage_info(info);
+    let storage = registry::storage_of(info);
     let generate = meta::meta_str(&obj, "name")
         .is_none_or(str::is_empty)
         .then(|| {

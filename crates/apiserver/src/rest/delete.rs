@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
-use rkube_api::ResourceInfo;
+use rkube_api::{ResourceInfo, registry};
 use rkube_store::{Store, StoreError};
 use serde_json::{Value, json};
 
@@ -110,7 +110,7 @@ pub async fn delete_object(
     name: &str,
     opts: &DeleteOptions,
 ) -> Result<Value, ApiError> {
-    let storage = admit::storage_info(info);
+    let storage = registry::storage_of(info);
     let key = meta::key(storage, namespace, name);
     for _ in 0..16 {
         let Some(kv) = state.store.get(&key).await? else {
@@ -286,7 +286,7 @@ pub async fn delete_collection(
     let filter = super::read::Filter::from_query(req.info, q)?;
     let cache = state
         .caches
-        .for_resource(admit::storage_info(req.info))
+        .for_resource(registry::storage_of(req.info))
         .ok_or_else(|| ApiError::internal("no cache for resource"))?;
     let prefix = super::read::list_prefix(req);
     let snapshot = cache.list(&prefix);

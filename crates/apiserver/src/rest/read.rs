@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::response::Response;
 use base64::Engine;
 use http::{HeaderMap, StatusCode};
-use rkube_api::ResourceInfo;
+use rkube_api::{ResourceInfo, registry};
 use rkube_apimachinery::selector::{FieldSelector, LabelSelector};
 use rkube_store::{ListOptions, Store, StoreError};
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ impl Filter {
             Some(s) if !s.trim().is_empty() => {
                 let f =
                     FieldSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?;
-                rkube_apimachinery::fields::check_supported(admit::storage_info(info), &f)
+                rkube_apimachinery::fields::check_supported(registry::storage_of(info), &f)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 Some(f)
             }
@@ -66,7 +66,7 @@ impl Filter {
 
 /// The store/cache key prefix a list covers.
 pub fn list_prefix(req: &ResourceRequest) -> String {
-    let prefix = admit::storage_info(req.info).key_prefix();
+    let prefix = registry::storage_of(req.info).key_prefix();
     match (&req.namespace, req.info.namespaced) {
         (Some(ns), true) => format!("{prefix}{ns}/"),
         _ => prefix,
@@ -84,7 +84,7 @@ pub async fn get(
     let info = req.info;
     let name = req.name.clone().unwrap_or_default();
     let ns = req.namespace.clone().unwrap_or_default();
-    let storage = admit::storage_info(info);
+    let storage = registry::storage_of(info);
     let key = meta::key(storage, &ns, &name);
     let obj = match q.get("resourceVersion") {
         Some("0") => state
@@ -154,7 +154,7 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     let output = body::negotiate(headers)?;
     let info = req.info;
-    let storage = admit::storage_info(info);
+    let storage = registry::storage_of(info);
     let filter = Filter::from_query(info, q)?;
     let limit = q.int("limit")?.unwrap_or(0).max(0) as usize;
     let cont = q.get("continue").filter(|s| !s.is_empty());

@@ -8,7 +8,6 @@ use rkube_apimachinery::selector::LabelSelector;
 use rkube_store::{Store, StoreError};
 use serde_json::{Value, json};
 
-use super::admit;
 use super::body;
 use super::delete::{DeleteOptions, delete_object};
 use super::update::{Current, Mutation, read_current, update_with};
@@ -63,7 +62,7 @@ pub async fn scale(
     let name = req.name.clone().unwrap_or_default();
     let ns = req.namespace.clone().unwrap_or_default();
     if *method == Method::GET {
-        let key = meta::key(admit::storage_info(info), &ns, &name);
+        let key = meta::key(registry::storage_of(info), &ns, &name);
         let kv = state
             .store
             .get(&key)

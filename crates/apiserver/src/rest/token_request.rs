@@ -184,5 +184,5 @@ pub async fn create_token(
 
 /// The store key of `namespace/name` of `info`.
 fn stored_key(info: &'static ResourceInfo, namespace: &str, name: &str) -> String {
-    meta::key(super::admit::storage_info(info), namespace, name)
+    meta::key(registry::storage_of(info), namespace, name)
 }

@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use http::{HeaderMap, StatusCode, header};
-use rkube_api::ResourceInfo;
+use rkube_api::{ResourceInfo, registry};
 use rkube_apimachinery::patch::{PatchType, apply_patch};
 use rkube_store::{Revision, Store, StoreError};
 use serde_json::Value;
@@ -97,7 +97,7 @@ pub async fn update_with<F>(
 where
     F: FnMut(&Value) -> Result<Mutation, ApiError>,
 {
-    let storage = admit::storage_info(info);
+    let storage = registry::storage_of(info);
     let key = meta::key(storage, namespace, name);
     let mut from_store = opts.dry_run;
     for _attempt in 0..16 {
@@ -196,7 +196,7 @@ async fn try_update<F>(
 where
     F: FnMut(&Value) -> Result<Mutation, ApiError>,
 {
-    let storage = admit::storage_info(info);
+    let storage = registry::storage_of(info);
     let as_stored = admit::served_as_stored(info);
     // The mutation starts from the served object with its resourceVersion: for a kind
     // served as stored that is `current` itself for the moment, else a converted copy.

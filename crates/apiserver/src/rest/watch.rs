@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rand::Rng;
-use rkube_api::ResourceInfo;
+use rkube_api::{ResourceInfo, registry};
 use rkube_store::{Store, StoreError, WatchEvent};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
@@ -130,7 +130,7 @@ pub async fn watch(
 ) -> Result<Response, ApiError> {
     let output = body::negotiate(headers)?;
     let info = req.info;
-    let storage = admit::storage_info(info);
+    let storage = registry::storage_of(info);
     let filter = Filter::from_query(info, q)?;
     let prefix = match &req.name {
         // A watch on a named object is a watch with a name selector.
